@@ -1,0 +1,98 @@
+//! Lowercase hexadecimal, the only spelling of hashes, keys and signatures in the format.
+
+use std::fmt::Write as _;
+
+/// Encodes bytes as lowercase hex.
+pub fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Appends the lowercase hex of `bytes` to `out`.
+pub fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0x0f)]);
+    }
+}
+
+/// Why a hex string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HexError {
+    /// The string does not have the expected number of digits.
+    #[error("expected {expected} lowercase hex digits, found {found} characters")]
+    Length {
+        /// Digits expected.
+        expected: usize,
+        /// Characters found.
+        found: usize,
+    },
+    /// A character that is not a lowercase hex digit.
+    #[error("character {index} is not a lowercase hex digit (0-9, a-f)")]
+    Digit {
+        /// Zero-based index of the offending character.
+        index: usize,
+    },
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes exactly `N` bytes from `2 * N` lowercase hex digits. Uppercase is refused: the
+/// format has one spelling for every value.
+pub fn decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 2 * N {
+        return Err(HexError::Length {
+            expected: 2 * N,
+            found: s.chars().count(),
+        });
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hi = nibble(pair[0]).ok_or(HexError::Digit { index: 2 * i })?;
+        let lo = nibble(pair[1]).ok_or(HexError::Digit { index: 2 * i + 1 })?;
+        out[i] = (hi << 4) | lo;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_strictness() {
+        let bytes = [0x00, 0x7f, 0x80, 0xff, 0x1a];
+        let s = encode(&bytes);
+        assert_eq!(s, "007f80ff1a");
+        assert_eq!(decode_array::<5>(&s), Ok(bytes));
+        let mut v = Vec::new();
+        encode_into(&bytes, &mut v);
+        assert_eq!(v, s.as_bytes());
+        assert_eq!(
+            decode_array::<5>("007F80ff1a"),
+            Err(HexError::Digit { index: 3 })
+        );
+        assert_eq!(
+            decode_array::<5>("007f80ff1"),
+            Err(HexError::Length {
+                expected: 10,
+                found: 9
+            })
+        );
+        assert_eq!(decode_array::<1>("é"), Err(HexError::Digit { index: 0 }));
+    }
+}

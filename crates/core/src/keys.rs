@@ -1,0 +1,141 @@
+//! Ed25519 keys (RFC 8032): secret keys that never show themselves, public keys checked
+//! once, and the PEM encodings (PKCS#8, SubjectPublicKeyInfo) that `openssl` also reads.
+
+use std::fmt;
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+use crate::types::{PublicKey, SignatureBytes};
+
+/// Why a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The PEM text is not an Ed25519 secret key in PKCS#8.
+    #[error("not an Ed25519 private key in PKCS#8 PEM (\"-----BEGIN PRIVATE KEY-----\"): {0}")]
+    SecretPem(String),
+    /// The PEM text is not an Ed25519 public key.
+    #[error(
+        "not an Ed25519 public key in SubjectPublicKeyInfo PEM (\"-----BEGIN PUBLIC KEY-----\"): {0}"
+    )]
+    PublicPem(String),
+    /// 32 bytes that are not a point on the curve.
+    #[error("public key {0} is not a valid Ed25519 point")]
+    NotAPoint(PublicKey),
+    /// A point of small order, for which any signature can be forged.
+    #[error("public key {0} is weak (of small order) and is never accepted")]
+    Weak(PublicKey),
+}
+
+/// An Ed25519 secret key. It is never printed: `Debug` shows only the public half, and
+/// the bytes are wiped from memory when it is dropped.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// The key whose RFC 8032 seed is `seed` (32 bytes from a CSPRNG for a new key).
+    pub fn from_seed(seed: &[u8; 32]) -> SecretKey {
+        SecretKey(SigningKey::from_bytes(seed))
+    }
+
+    /// Reads a PKCS#8 PEM secret key, as `depositary keygen` and
+    /// `openssl genpkey -algorithm ed25519` write it.
+    pub fn from_pkcs8_pem(pem: &str) -> Result<SecretKey, KeyError> {
+        let key =
+            SigningKey::from_pkcs8_pem(pem).map_err(|e| KeyError::SecretPem(e.to_string()))?;
+        let secret = SecretKey(key);
+        check_public(secret.public())?;
+        Ok(secret)
+    }
+
+    /// The PKCS#8 PEM text of the key, in memory that is wiped when dropped.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        self.0
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| KeyError::SecretPem(e.to_string()))
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey::from_bytes(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs `message` (RFC 8032 Ed25519, deterministic).
+    pub fn sign(&self, message: &[u8]) -> SignatureBytes {
+        SignatureBytes::from_bytes(self.0.sign(message).to_bytes())
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(public {})", self.public())
+    }
+}
+
+impl PublicKey {
+    /// Reads a SubjectPublicKeyInfo PEM public key (`.pub.pem`).
+    pub fn from_spki_pem(pem: &str) -> Result<PublicKey, KeyError> {
+        let key = VerifyingKey::from_public_key_pem(pem)
+            .map_err(|e| KeyError::PublicPem(e.to_string()))?;
+        let public = PublicKey::from_bytes(key.to_bytes());
+        check_public(public)?;
+        Ok(public)
+    }
+
+    /// The SubjectPublicKeyInfo PEM text of the key.
+    pub fn to_spki_pem(&self) -> Result<String, KeyError> {
+        let key = check_public(*self)?;
+        key.to_public_key_pem(LineEnding::LF)
+            .map_err(|e| KeyError::PublicPem(e.to_string()))
+    }
+}
+
+/// Decodes a public key and refuses it unless it is a point of large order.
+pub fn check_public(key: PublicKey) -> Result<VerifyingKey, KeyError> {
+    let vk = VerifyingKey::from_bytes(key.as_bytes()).map_err(|_| KeyError::NotAPoint(key))?;
+    if vk.is_weak() {
+        return Err(KeyError::Weak(key));
+    }
+    Ok(vk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trip_and_debug_hides_the_secret() {
+        let key = SecretKey::from_seed(&[7; 32]);
+        let pem = key.to_pkcs8_pem().expect("pem");
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        let again = SecretKey::from_pkcs8_pem(&pem).expect("parse");
+        assert_eq!(again.public(), key.public());
+        let public_pem = key.public().to_spki_pem().expect("pub pem");
+        assert_eq!(PublicKey::from_spki_pem(&public_pem), Ok(key.public()));
+        let shown = format!("{key:?}");
+        assert!(shown.contains(&key.public().to_hex()));
+        assert!(!shown.contains(&crate::hex::encode(&[7; 32])));
+        assert!(!shown.contains("0707"));
+    }
+
+    #[test]
+    fn wrong_pem_is_refused_clearly() {
+        assert!(matches!(
+            SecretKey::from_pkcs8_pem(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            ),
+            Err(KeyError::SecretPem(_))
+        ));
+        let identity = PublicKey::from_bytes({
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        });
+        assert_eq!(
+            check_public(identity).map(|_| ()),
+            Err(KeyError::Weak(identity))
+        );
+    }
+}
