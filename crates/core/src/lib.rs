@@ -15,9 +15,11 @@ pub mod chain;
 pub mod entry;
 pub mod event;
 pub mod hex;
+pub mod input;
 pub mod jcs;
 pub mod keys;
 pub mod parallel;
+pub mod stream;
 pub mod treaty;
 pub mod types;
 

@@ -80,6 +80,21 @@ impl Seq {
     }
 }
 
+impl FromStr for Seq {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Seq, ValueError> {
+        let digits_only = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        match s.parse::<u64>() {
+            Ok(n) if digits_only => Seq::new(n),
+            _ => Err(ValueError::Identifier {
+                what: "entry number",
+                value: clip(s),
+                rule: "a whole number from 0 to 2^53 - 1",
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Seq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -187,6 +202,12 @@ impl EntryHash {
 pub struct Date(NaiveDate);
 
 impl Date {
+    /// The last day the format can write, 9999-12-31: "everything, whatever its date".
+    pub const LAST: Date = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+        Some(d) => Date(d),
+        None => Date(NaiveDate::MAX),
+    };
+
     /// A date from its year, month and day, if it exists and its year has four digits.
     pub fn from_ymd(y: i32, m: u32, d: u32) -> Option<Date> {
         NaiveDate::from_ymd_opt(y, m, d)

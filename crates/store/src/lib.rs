@@ -1,1 +1,828 @@
-//! placeholder
+//! Depositary's store: one treaty's ledger in one SQLite file. The only crate that knows
+//! SQL.
+//!
+//! Entries are only ever appended: triggers make UPDATE and DELETE of the `entries` table
+//! fail, and every append reads the head, checks, signs and inserts inside one write
+//! transaction (`BEGIN IMMEDIATE`), so concurrent appenders queue instead of forking the
+//! chain. Beside the entries the store keeps the projection's records (`p_*` tables) and
+//! the keys, updated in the same transaction; `verify` rebuilds them from the entries and
+//! compares.
+
+#![deny(missing_docs)]
+
+mod facts;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use depositary_core::chain::KeyRecord;
+use depositary_core::event::Role;
+use depositary_core::stream::{StreamError, verify_stream};
+use depositary_core::{
+    Chain, ChainError, EntryHash, Event, Head, Instant, KeyRing, ParsedEntry, PublicKey, SecretKey,
+    Seq, Treaty, VerifiedEntry,
+};
+use depositary_projection::{Act, ApplyError, Facts, RuleError, TreatyInfo, apply};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+pub use facts::SqlFacts;
+
+/// `PRAGMA application_id` of a Depositary ledger: "DEP1".
+pub const APPLICATION_ID: i32 = 0x4445_5031;
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// What can go wrong with a ledger file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No file at the path.
+    #[error(
+        "no ledger at {0}: create one with `depositary init` (or give the path with --ledger or DEPOSITARY_LEDGER)"
+    )]
+    NoLedger(PathBuf),
+    /// A file exists where a new ledger was to be created.
+    #[error("{0} already exists; a new ledger needs a new file")]
+    Exists(PathBuf),
+    /// The file is not a Depositary ledger.
+    #[error("{path} is not a Depositary ledger: {reason}")]
+    NotALedger {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// A ledger written by a newer version.
+    #[error(
+        "{path} has ledger schema version {found}; this build reads version {SCHEMA_VERSION}: upgrade depositary"
+    )]
+    NewerSchema {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i32,
+    },
+    /// The system clock is outside the years 1 to 9999.
+    #[error("the system clock is unusable (outside the years 1 to 9999)")]
+    Clock,
+    /// The ledger has no entries yet.
+    #[error("the ledger is empty: write entry 0 with `depositary init`")]
+    Empty,
+    /// An entry does not belong in the chain (authority, time, ...).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// An entry breaks a rule of the treaty.
+    #[error("entry {seq}: {rule}")]
+    Rule {
+        /// The entry.
+        seq: Seq,
+        /// The rule.
+        rule: RuleError,
+    },
+    /// The file's contents are damaged or were changed outside Depositary.
+    #[error("the ledger file is damaged: {0}")]
+    Corrupt(String),
+    /// SQLite failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl From<ApplyError<StoreError>> for StoreError {
+    fn from(e: ApplyError<StoreError>) -> StoreError {
+        match e {
+            ApplyError::Rule { seq, rule } => StoreError::Rule { seq, rule },
+            ApplyError::Facts(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+/// When an appended entry is recorded.
+pub enum RecordTime<'a> {
+    /// The clock, read once the write lock is held (so that concurrent appenders' record
+    /// times follow their order in the chain). `None` if the clock is unusable.
+    Clock(&'a dyn Fn() -> Option<Instant>),
+    /// A given instant (for migrating records kept elsewhere, and for fixtures).
+    At(Instant),
+}
+
+impl RecordTime<'_> {
+    fn get(&self) -> Result<Instant, StoreError> {
+        match self {
+            RecordTime::Clock(now) => now().ok_or(StoreError::Clock),
+            RecordTime::At(t) => Ok(*t),
+        }
+    }
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The first entry written.
+    pub first: Seq,
+    /// The new head.
+    pub head: Head,
+    /// How many entries.
+    pub count: u64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE entries (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    recorded_at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    party TEXT,
+    line BLOB NOT NULL
+) STRICT;
+CREATE INDEX entries_party ON entries (party, seq);
+CREATE TRIGGER entries_append_only_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'depositary: ledger entries are append-only'); END;
+CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'depositary: ledger entries are append-only'); END;
+CREATE TABLE keys (
+    key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    authorized_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+CREATE TABLE p_treaty (id INTEGER PRIMARY KEY CHECK (id = 1), info TEXT NOT NULL) STRICT;
+CREATE TABLE p_participants (id TEXT PRIMARY KEY, rec TEXT NOT NULL) STRICT;
+CREATE TABLE p_amendments (id TEXT PRIMARY KEY, rec TEXT NOT NULL) STRICT;
+CREATE TABLE p_statements (seq INTEGER PRIMARY KEY, party TEXT NOT NULL, date TEXT NOT NULL, kind INTEGER NOT NULL) STRICT;
+CREATE INDEX p_statements_date ON p_statements (date);
+CREATE TABLE p_voided (seq INTEGER PRIMARY KEY) STRICT;
+";
+
+/// One ledger file.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(Duration::from_secs(60))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+/// Removes a ledger file that was being created, with its WAL files.
+fn remove_new_file(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+impl Store {
+    /// Opens an existing ledger, checking that it is one and that this build reads it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoLedger(path.to_owned()));
+        }
+        let not_a_ledger = |reason: String| StoreError::NotALedger {
+            path: path.to_owned(),
+            reason,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| not_a_ledger(e.to_string()))?;
+        configure(&conn).map_err(|e| not_a_ledger(e.to_string()))?;
+        let (app, version): (i32, i32) = conn
+            .query_row(
+                "SELECT * FROM pragma_application_id, pragma_user_version",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| not_a_ledger(format!("not a readable SQLite database ({e})")))?;
+        if app != APPLICATION_ID {
+            return Err(not_a_ledger(format!(
+                "its SQLite application_id is {app:#x}, not Depositary's {APPLICATION_ID:#x}"
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(not_a_ledger(format!("unknown schema version {version}")));
+        }
+        let format: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| not_a_ledger(e.to_string()))?;
+        if format.as_deref() != Some("depositary-ledger") {
+            return Err(not_a_ledger(
+                "its meta table does not name the format".into(),
+            ));
+        }
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Creates an empty ledger file (no entries) at `path`, which must not exist.
+    fn create_file(path: &Path) -> Result<Store, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Exists(path.to_owned()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        let result = (|| -> Result<(), rusqlite::Error> {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            configure(&conn)?;
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            conn.execute_batch(SCHEMA)?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('format', 'depositary-ledger'), ('format_version', '1')",
+                [],
+            )?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(Store {
+                conn,
+                path: path.to_owned(),
+            }),
+            Err(e) => {
+                drop(conn);
+                remove_new_file(path);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Creates a ledger at `path` whose entry 0 registers `treaty`, signed by `key` (which
+    /// becomes the first root key). Nothing is left behind on error.
+    pub fn init(
+        path: &Path,
+        treaty: Treaty,
+        key: &SecretKey,
+        time: RecordTime<'_>,
+    ) -> Result<(Store, VerifiedEntry), StoreError> {
+        let mut store = Store::create_file(path)?;
+        match store.write_genesis(treaty, key, time) {
+            Ok(v) => Ok((store, v)),
+            Err(e) => {
+                drop(store);
+                remove_new_file(path);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_genesis(
+        &mut self,
+        treaty: Treaty,
+        key: &SecretKey,
+        time: RecordTime<'_>,
+    ) -> Result<VerifiedEntry, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut chain = Chain::new(None);
+        let event = Event::TreatyRegistered(depositary_core::event::TreatyRegistered { treaty });
+        let v = chain.seal(event, time.get()?, key)?;
+        write_verified(&tx, &v, None)?;
+        genesis_records(&tx, &v)?;
+        write_keys(&tx, chain.keys())?;
+        tx.commit()?;
+        Ok(v)
+    }
+
+    /// The path of the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last entry, if any.
+    pub fn head(&self) -> Result<Option<Head>, StoreError> {
+        read_head(&self.conn)
+    }
+
+    /// The treaty, once entry 0 is written.
+    pub fn treaty(&self) -> Result<TreatyInfo, StoreError> {
+        Ok(SqlFacts::load(&self.conn)?.treaty().clone())
+    }
+
+    /// The key that signed entry 0.
+    pub fn root_key(&self) -> Result<Option<PublicKey>, StoreError> {
+        let key: Option<String> = self
+            .conn
+            .query_row("SELECT key FROM keys WHERE authorized_at = 0", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        key.map(|k| {
+            k.parse()
+                .map_err(|e| StoreError::Corrupt(format!("keys: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Appends `events`, all or none, each signed by `key` and checked against the chain
+    /// (authority, record time) and the treaty's rules as the ledger stands before it.
+    pub fn append(
+        &mut self,
+        events: Vec<Event>,
+        key: &SecretKey,
+        time: RecordTime<'_>,
+    ) -> Result<Appended, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head = read_head(&tx)?.ok_or(StoreError::Empty)?;
+        let mut chain = Chain::resume(head, read_keys(&tx)?);
+        let mut facts = SqlFacts::load(&tx)?;
+        let recorded_at = time.get()?;
+        let first = chain.next_seq()?;
+        let mut count = 0;
+        for event in events {
+            let keys_before = event.needs_root();
+            let v = chain.seal(event, recorded_at, key)?;
+            apply(&mut facts, &v)?;
+            write_verified(&tx, &v, Some(&facts))?;
+            if keys_before {
+                write_keys(&tx, chain.keys())?;
+            }
+            count += 1;
+        }
+        let head = *chain.head().ok_or(StoreError::Empty)?;
+        drop(facts);
+        tx.commit()?;
+        Ok(Appended { first, head, count })
+    }
+
+    /// Imports the lines of an export into this ledger, which must be empty or hold a
+    /// prefix of the export (same entries, same hashes). Everything is verified before
+    /// anything is kept: on error the ledger is as it was.
+    pub fn import<I, E>(&mut self, lines: I, threads: usize) -> Result<Appended, ImportError<E>>
+    where
+        I: IntoIterator<Item = Result<Vec<u8>, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| ImportError::Store(e.into()))?;
+        let mut lines = lines.into_iter();
+        let existing = read_head(&tx).map_err(ImportError::Store)?;
+        let mut chain = match existing {
+            None => Chain::new(None),
+            Some(head) => {
+                // The export must begin with this ledger's own entries.
+                for seq in 0..=head.seq.get() {
+                    let line = match lines.next() {
+                        Some(Ok(l)) => l,
+                        Some(Err(e)) => {
+                            return Err(ImportError::Input {
+                                line: seq + 1,
+                                source: e,
+                            });
+                        }
+                        None => {
+                            return Err(ImportError::Diverges {
+                                seq,
+                                reason: "the export ends before this ledger's head".into(),
+                            });
+                        }
+                    };
+                    let stored: Option<String> = tx
+                        .query_row(
+                            "SELECT hash FROM entries WHERE seq = ?1",
+                            [seq as i64],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(|e| ImportError::Store(e.into()))?;
+                    let ours = depositary_core::entry::entry_hash(&line).to_hex();
+                    if stored.as_deref() != Some(ours.as_str()) {
+                        return Err(ImportError::Diverges {
+                            seq,
+                            reason: "the export's entry differs from this ledger's".into(),
+                        });
+                    }
+                }
+                Chain::resume(head, read_keys(&tx).map_err(ImportError::Store)?)
+            }
+        };
+        let first = chain.next_seq().map_err(|e| ImportError::Store(e.into()))?;
+        let mut facts: Option<SqlFacts<'_>> = match existing {
+            Some(_) => Some(SqlFacts::load(&tx).map_err(ImportError::Store)?),
+            None => None,
+        };
+        let mut count = 0u64;
+        let result = verify_stream(
+            &mut chain,
+            lines.map(|r| r.map_err(Wrapped::Input)),
+            threads,
+            depositary_core::stream::DEFAULT_CHUNK,
+            |v| {
+                match facts.as_mut() {
+                    None => {
+                        write_verified(&tx, v, None).map_err(Wrapped::Store)?;
+                        facts = Some(genesis_records(&tx, v).map_err(Wrapped::Store)?);
+                    }
+                    Some(f) => {
+                        apply(f, v).map_err(|e| Wrapped::Store(e.into()))?;
+                        write_verified(&tx, v, Some(f)).map_err(Wrapped::Store)?;
+                    }
+                }
+                count += 1;
+                Ok(())
+            },
+        );
+        let head = match result {
+            Ok(head) => head,
+            Err(StreamError::Empty) if existing.is_some() => existing.ok_or(ImportError::Empty)?,
+            Err(e) => return Err(ImportError::from_stream(e)),
+        };
+        write_keys(&tx, chain.keys()).map_err(ImportError::Store)?;
+        drop(facts);
+        tx.commit().map_err(|e| ImportError::Store(e.into()))?;
+        Ok(Appended { first, head, count })
+    }
+
+    /// Creates a ledger at `path` from an export. Nothing is left behind on error.
+    pub fn import_new<I, E>(
+        path: &Path,
+        lines: I,
+        threads: usize,
+    ) -> Result<(Store, Appended), ImportError<E>>
+    where
+        I: IntoIterator<Item = Result<Vec<u8>, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mut store = Store::create_file(path).map_err(ImportError::Store)?;
+        match store.import(lines, threads) {
+            Ok(a) => Ok((store, a)),
+            Err(e) => {
+                drop(store);
+                remove_new_file(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads a consistent snapshot of the ledger: everything read through `f` sees the same
+    /// entries, whatever appenders do meanwhile.
+    pub fn snapshot<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Snapshot<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
+        // The first read fixes the snapshot.
+        let head = read_head(&tx)?;
+        let out = f(&Snapshot { conn: &tx, head })?;
+        tx.finish().map_err(StoreError::from)?;
+        Ok(out)
+    }
+}
+
+/// A read-only view of the ledger at one moment.
+pub struct Snapshot<'c> {
+    conn: &'c Connection,
+    head: Option<Head>,
+}
+
+/// One entry as the log lists it.
+#[derive(Debug, Clone)]
+pub struct LogRow {
+    /// The entry.
+    pub entry: depositary_core::Entry,
+    /// Its hash.
+    pub hash: EntryHash,
+    /// Whether a correction voided it.
+    pub voided_by: Option<Seq>,
+}
+
+/// Pages of lines read in seq order.
+pub struct Lines<'c> {
+    conn: &'c Connection,
+    next: i64,
+    end: i64,
+    page: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = Result<Vec<u8>, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.page.is_empty() && self.next <= self.end {
+            const PAGE: i64 = 4096;
+            let result = (|| -> Result<(), rusqlite::Error> {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT seq, line FROM entries WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3")?;
+                let mut rows = stmt.query(params![self.next, self.end, PAGE])?;
+                while let Some(row) = rows.next()? {
+                    self.next = row.get::<_, i64>(0)? + 1;
+                    self.page.push_back(row.get(1)?);
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                self.next = self.end + 1;
+                return Some(Err(e.into()));
+            }
+            if self.page.is_empty() {
+                self.next = self.end + 1;
+            }
+        }
+        self.page.pop_front().map(Ok)
+    }
+}
+
+impl<'c> Snapshot<'c> {
+    /// The head of the snapshot.
+    pub fn head(&self) -> Option<Head> {
+        self.head
+    }
+
+    /// The lines of every entry, in seq order (as the `seq` column orders them).
+    pub fn lines(&self) -> Lines<'c> {
+        Lines {
+            conn: self.conn,
+            next: 0,
+            end: self.head.map_or(-1, |h| h.seq.get() as i64),
+            page: Default::default(),
+        }
+    }
+
+    /// The lines of entries 0 to `last`, in seq order.
+    pub fn lines_to(&self, last: Seq) -> Lines<'c> {
+        let mut lines = self.lines();
+        lines.end = lines.end.min(last.get() as i64);
+        lines
+    }
+
+    /// The last entry recorded at or before `t`, if any.
+    pub fn last_recorded_by(&self, t: Instant) -> Result<Option<Seq>, StoreError> {
+        let seq: Option<i64> = self.conn.query_row(
+            "SELECT max(seq) FROM entries WHERE recorded_at <= ?1",
+            [t.to_string()],
+            |r| r.get(0),
+        )?;
+        Ok(seq
+            .and_then(|s| u64::try_from(s).ok())
+            .and_then(|s| Seq::new(s).ok()))
+    }
+
+    /// The projection's records as the store keeps them.
+    pub fn facts(&self) -> Result<SqlFacts<'c>, StoreError> {
+        SqlFacts::load(self.conn)
+    }
+
+    /// The keys as the store keeps them.
+    pub fn keys(&self) -> Result<KeyRing, StoreError> {
+        read_keys(self.conn)
+    }
+
+    /// The entries from `from` on (at most `limit`), optionally only those about `party`
+    /// (its acts, and corrections of them).
+    pub fn log(
+        &self,
+        from: Seq,
+        party: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Vec<LogRow>, StoreError> {
+        let limit = limit.map_or(-1, |l| l as i64);
+        let mut stmt = self.conn.prepare(
+            "SELECT e.line, e.hash, (SELECT c.seq FROM entries c WHERE c.type = 'correction' AND c.party IS e.party AND json_extract(c.line, '$.event.voids') = e.seq) \
+             FROM entries e WHERE e.seq >= ?1 AND (?2 IS NULL OR e.party = ?2) ORDER BY e.seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![from.get() as i64, party, limit], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (line, hash, voided_by) = row?;
+            let entry: depositary_core::Entry = serde_json::from_slice(&line)
+                .map_err(|e| StoreError::Corrupt(format!("an entry is unreadable: {e}")))?;
+            out.push(LogRow {
+                hash: hash
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("entries.hash: {e}")))?,
+                voided_by: voided_by.and_then(|s| Seq::new(s as u64).ok()),
+                entry,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Why an import failed. Nothing was kept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError<E: std::error::Error + 'static> {
+    /// The export could not be read.
+    #[error("line {line}: {source}")]
+    Input {
+        /// One-based line.
+        line: u64,
+        /// The reader's error.
+        source: E,
+    },
+    /// The export does not verify.
+    #[error("the export does not verify: {0}")]
+    Invalid(String),
+    /// The export does not continue this ledger.
+    #[error("entry {seq}: {reason}; an import adds to a ledger only an export that begins with it")]
+    Diverges {
+        /// The first differing entry.
+        seq: u64,
+        /// How.
+        reason: String,
+    },
+    /// The export is empty.
+    #[error("the export is empty")]
+    Empty,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Wrapped<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Input(E),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> ImportError<E> {
+    fn from_stream(e: StreamError<Wrapped<E>>) -> ImportError<E> {
+        match e {
+            StreamError::Input {
+                line,
+                source: Wrapped::Input(source),
+            } => ImportError::Input { line, source },
+            StreamError::Rejected {
+                source: Wrapped::Store(StoreError::Rule { seq, rule }),
+                line,
+            } => ImportError::Invalid(format!("line {line}: entry {seq}: {rule}")),
+            StreamError::Rejected {
+                source: Wrapped::Store(s),
+                ..
+            } => ImportError::Store(s),
+            StreamError::Empty => ImportError::Empty,
+            other => ImportError::Invalid(other.to_string()),
+        }
+    }
+}
+
+fn read_head(conn: &Connection) -> Result<Option<Head>, StoreError> {
+    let row: Option<(i64, String, String)> = conn
+        .query_row(
+            "SELECT seq, hash, recorded_at FROM entries ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((seq, hash, recorded_at)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("the head's {what}: {e}"));
+    Ok(Some(Head {
+        seq: u64::try_from(seq)
+            .ok()
+            .and_then(|s| Seq::new(s).ok())
+            .ok_or_else(|| corrupt("seq", seq.to_string()))?,
+        hash: hash
+            .parse()
+            .map_err(|e: depositary_core::ValueError| corrupt("hash", e.to_string()))?,
+        recorded_at: recorded_at
+            .parse()
+            .map_err(|e: depositary_core::ValueError| corrupt("recorded_at", e.to_string()))?,
+    }))
+}
+
+fn read_keys(conn: &Connection) -> Result<KeyRing, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key, name, role, authorized_at, revoked_at FROM keys")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+        ))
+    })?;
+    let corrupt = |e: String| StoreError::Corrupt(format!("keys: {e}"));
+    let seq = |n: i64| {
+        u64::try_from(n)
+            .ok()
+            .and_then(|n| Seq::new(n).ok())
+            .ok_or_else(|| corrupt(format!("seq {n}")))
+    };
+    let mut records = Vec::new();
+    for row in rows {
+        let (key, name, role, authorized_at, revoked_at) = row?;
+        records.push(KeyRecord {
+            key: key
+                .parse()
+                .map_err(|e: depositary_core::ValueError| corrupt(e.to_string()))?,
+            name: name
+                .parse()
+                .map_err(|e: depositary_core::ValueError| corrupt(e.to_string()))?,
+            role: match role.as_str() {
+                "root" => Role::Root,
+                "registrar" => Role::Registrar,
+                other => return Err(corrupt(format!("role {other:?}"))),
+            },
+            authorized_at: seq(authorized_at)?,
+            revoked_at: revoked_at.map(seq).transpose()?,
+        });
+    }
+    Ok(KeyRing::from_records(records))
+}
+
+fn write_keys(conn: &Connection, keys: &KeyRing) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO keys (key, name, role, authorized_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for r in keys.records() {
+        stmt.execute(params![
+            r.key.to_hex(),
+            r.name.as_str(),
+            match r.role {
+                Role::Root => "root",
+                Role::Registrar => "registrar",
+            },
+            r.authorized_at.get() as i64,
+            r.revoked_at.map(|s| s.get() as i64),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Writes the projection's records for entry 0.
+fn genesis_records<'c>(
+    conn: &'c Connection,
+    v: &VerifiedEntry,
+) -> Result<SqlFacts<'c>, StoreError> {
+    match v.event() {
+        Event::TreatyRegistered(t) => SqlFacts::create(conn, &t.treaty),
+        _ => Err(StoreError::Corrupt(
+            "entry 0 is not treaty_registered".into(),
+        )),
+    }
+}
+
+/// Inserts a verified entry. `facts` locates the participant a correction is about.
+fn write_verified(
+    conn: &Connection,
+    v: &VerifiedEntry,
+    facts: Option<&SqlFacts<'_>>,
+) -> Result<(), StoreError> {
+    let event = v.event();
+    let party = match (event, facts) {
+        (Event::Correction(c), Some(f)) => match f.act(c.voids)? {
+            Some(
+                Act::Signed(p)
+                | Act::Ratified(p)
+                | Act::Denounced(p)
+                | Act::ParticipantRegistered(p),
+            ) => Some(p),
+            Some(Act::Statement { party, .. } | Act::AmendmentAccepted(_, party)) => Some(party),
+            _ => None,
+        },
+        _ => event.party().cloned(),
+    };
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO entries (seq, hash, recorded_at, type, party, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    stmt.execute(params![
+        v.seq().get() as i64,
+        v.hash().to_hex(),
+        v.recorded_at().to_string(),
+        event.type_name(),
+        party.as_ref().map(|p| p.as_str()),
+        v.line(),
+    ])?;
+    Ok(())
+}
+
+/// Re-reads a stored line as a parsed entry (for callers that re-verify).
+pub fn parse_line(line: &[u8]) -> Result<ParsedEntry, depositary_core::EntryError> {
+    ParsedEntry::parse(line)
+}

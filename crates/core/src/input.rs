@@ -1,0 +1,151 @@
+//! Events written by people (event files, rules files): any JSON spelling is accepted, but
+//! a member named twice is refused rather than silently resolved, as entries would be.
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::event::Event;
+use crate::jcs::MAX_DEPTH;
+use crate::treaty::Treaty;
+
+/// Why a JSON text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Reads one event from a JSON object, refusing repeated members, unknown members and bad
+/// values (the message names the field).
+pub fn event_from_json(bytes: &[u8]) -> Result<Event, InputError> {
+    check_unique_members(bytes)?;
+    let event: Event = serde_json::from_slice(bytes).map_err(|e| InputError(e.to_string()))?;
+    event.check().map_err(|e| InputError(e.to_string()))?;
+    Ok(event)
+}
+
+/// Reads a treaty (a rules file) from JSON, with the same care.
+pub fn treaty_from_json(bytes: &[u8]) -> Result<Treaty, InputError> {
+    check_unique_members(bytes)?;
+    let treaty: Treaty = serde_json::from_slice(bytes).map_err(|e| InputError(e.to_string()))?;
+    treaty.check().map_err(|e| InputError(e.to_string()))?;
+    Ok(treaty)
+}
+
+/// Fails if any object in the JSON text names a member twice, or nests too deeply.
+pub fn check_unique_members(bytes: &[u8]) -> Result<(), InputError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.deserialize_any(Unique { depth: 0 })
+        .and_then(|()| de.end())
+        .map_err(|e| InputError(e.to_string()))
+}
+
+struct Unique {
+    depth: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Unique {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Unique {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = self.next_depth::<A::Error>()?;
+        while seq.next_element_seed(Unique { depth })?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let depth = self.next_depth::<A::Error>()?;
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format_args!(
+                    "member `{key}` appears twice"
+                )));
+            }
+            map.next_value_seed(Unique { depth })?;
+        }
+        Ok(())
+    }
+}
+
+impl Unique {
+    fn next_depth<E: de::Error>(&self) -> Result<usize, E> {
+        if self.depth >= MAX_DEPTH {
+            Err(E::custom("nested too deeply"))
+        } else {
+            Ok(self.depth + 1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_from_hand_written_json() {
+        let e = event_from_json(br#"{ "party": "FRA", "type": "signed", "date": "2025-10-25" }"#)
+            .expect("event");
+        assert_eq!(e.type_name(), "signed");
+        let err = |s: &str| event_from_json(s.as_bytes()).expect_err(s).0;
+        assert!(
+            err(r#"{"type":"signed","party":"FRA","party":"DEU","date":"2025-10-25"}"#)
+                .contains("member `party` appears twice")
+        );
+        assert!(
+            err(r#"{"type":"signed","type":"ratified","party":"FRA","date":"2025-10-25"}"#)
+                .contains("appears twice")
+        );
+        assert!(err(r#"{"type":"signed","party":"FRA"}"#).contains("missing field `date`"));
+        assert!(
+            err(r#"{"type":"signed","party":"FRA","date":"2025-10-25","colour":"red"}"#)
+                .contains("unknown field `colour`")
+        );
+        assert!(
+            err(r#"{"type":"sgned","party":"FRA","date":"2025-10-25"}"#)
+                .contains("unknown variant `sgned`")
+        );
+        assert!(
+            err(r#"{"type":"signed","party":"fra","date":"2025-10-25"}"#)
+                .contains("participant id")
+        );
+        assert!(
+            err(r#"{"type":"signed","party":"FRA","date":"2025-10-25","place":null}"#)
+                .contains("invalid type: null")
+        );
+        assert!(err(r#"{"type":"correction","voids":1.5,"reason":"x"}"#).contains("invalid type"));
+        assert!(
+            err(r#"{"type":"correction","voids":99999999999999999999,"reason":"x"}"#).len() > 5
+        );
+        assert!(
+            err(&format!("{}{}", "[".repeat(200), "]".repeat(200))).contains("nested too deeply")
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! What the projection knows about a treaty, as records, and the [`Facts`] trait through
+//! which it reads and writes them. [`MemFacts`] keeps them in memory (for verification and
+//! replays); the store keeps them in SQLite tables, so that one append touches a few rows
+//! instead of replaying the history.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use depositary_core::event::{InstrumentKind, StatementKind};
+use depositary_core::treaty::{ParticipantKind, ParticipantSpec, Rules};
+use depositary_core::{AmendmentId, Date, Event, Label, PartyId, Seq, Treaty, TreatyId};
+use serde::{Deserialize, Serialize};
+
+/// The treaty itself: everything of entry 0 but the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreatyInfo {
+    /// Its identifier.
+    pub id: TreatyId,
+    /// Its title.
+    pub title: Label,
+    /// The day it was adopted.
+    pub adopted: Date,
+    /// Its depositary.
+    pub depositary: Label,
+    /// Its rules.
+    pub rules: Rules,
+}
+
+impl TreatyInfo {
+    /// The treaty part of a registered treaty.
+    pub fn of(treaty: &Treaty) -> TreatyInfo {
+        TreatyInfo {
+            id: treaty.id.clone(),
+            title: treaty.title.clone(),
+            adopted: treaty.adopted,
+            depositary: treaty.depositary.clone(),
+            rules: treaty.rules.clone(),
+        }
+    }
+}
+
+/// An act with its date and the entry that recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dated {
+    /// Valid time.
+    pub date: Date,
+    /// The entry.
+    pub seq: Seq,
+}
+
+/// An instrument deposited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deposit {
+    /// Which kind.
+    pub kind: InstrumentKind,
+    /// The day of deposit.
+    pub date: Date,
+    /// The entry.
+    pub seq: Seq,
+}
+
+/// Live statements of a participant, by kind, in the order of [`StatementKind::ALL`].
+pub type StatementCounts = [u32; 5];
+
+/// A participant and its standing acts (voided ones removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// Its id.
+    pub id: PartyId,
+    /// Its name.
+    pub name: Label,
+    /// State or organization.
+    pub kind: ParticipantKind,
+    /// An organization's member States.
+    pub members: Vec<PartyId>,
+    /// The entry that registered it (0 for the registry of entry 0).
+    pub registered: Seq,
+    /// Its signature.
+    pub signed: Option<Dated>,
+    /// Its instrument.
+    pub instrument: Option<Deposit>,
+    /// Its denunciation (dated on receipt).
+    pub denounced: Option<Dated>,
+    /// Its live statements, by kind.
+    pub statements: StatementCounts,
+}
+
+impl Participant {
+    /// A participant with no acts yet.
+    pub fn registered(spec: &ParticipantSpec, seq: Seq) -> Participant {
+        Participant {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            kind: spec.kind,
+            members: spec.members.clone().unwrap_or_default(),
+            registered: seq,
+            signed: None,
+            instrument: None,
+            denounced: None,
+            statements: [0; 5],
+        }
+    }
+
+    /// Whether it is an organization.
+    pub fn is_organization(&self) -> bool {
+        self.kind == ParticipantKind::Organization
+    }
+}
+
+/// An amendment and the acts about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amendment {
+    /// Its id.
+    pub id: AmendmentId,
+    /// Its title.
+    pub title: Label,
+    /// Who proposed it.
+    pub proposed_by: PartyId,
+    /// When, and which entry.
+    pub proposed: Dated,
+    /// Its adoption, if adopted.
+    pub adopted: Option<Dated>,
+    /// Acceptances by participant.
+    pub acceptances: BTreeMap<PartyId, Dated>,
+}
+
+/// What one entry did to the projection, kept so that a correction can undo it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Act {
+    /// A signature.
+    Signed(PartyId),
+    /// An instrument.
+    Ratified(PartyId),
+    /// A denunciation.
+    Denounced(PartyId),
+    /// A statement.
+    Statement {
+        /// Whose.
+        party: PartyId,
+        /// Dated.
+        date: Date,
+        /// What kind.
+        kind: StatementKind,
+    },
+    /// A proposal.
+    AmendmentProposed(AmendmentId),
+    /// An adoption.
+    AmendmentAdopted(AmendmentId),
+    /// An acceptance.
+    AmendmentAccepted(AmendmentId, PartyId),
+    /// A registration.
+    ParticipantRegistered(PartyId),
+    /// The treaty's registration, a key change or a correction: nothing a correction may undo.
+    NotVoidable(&'static str),
+}
+
+impl Act {
+    /// What `event` does.
+    pub fn of(event: &Event) -> Act {
+        match event {
+            Event::Signed(e) => Act::Signed(e.party.clone()),
+            Event::Ratified(e) => Act::Ratified(e.party.clone()),
+            Event::Denounced(e) => Act::Denounced(e.party.clone()),
+            Event::Statement(e) => Act::Statement {
+                party: e.party.clone(),
+                date: e.date,
+                kind: e.kind,
+            },
+            Event::AmendmentProposed(e) => Act::AmendmentProposed(e.amendment.clone()),
+            Event::AmendmentAdopted(e) => Act::AmendmentAdopted(e.amendment.clone()),
+            Event::AmendmentAccepted(e) => {
+                Act::AmendmentAccepted(e.amendment.clone(), e.party.clone())
+            }
+            Event::ParticipantRegistered(e) => Act::ParticipantRegistered(e.participant.id.clone()),
+            other => Act::NotVoidable(other.type_name()),
+        }
+    }
+}
+
+/// Index of a statement kind in [`StatementCounts`].
+pub fn kind_index(kind: StatementKind) -> usize {
+    StatementKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(0)
+}
+
+/// Where the projection's records live. Reads return records by value; writes replace
+/// them whole. Implementations make the writes of one entry atomic with the entry.
+pub trait Facts {
+    /// What can go wrong reading or writing.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The treaty.
+    fn treaty(&self) -> &TreatyInfo;
+    /// One participant.
+    fn participant(&self, id: &PartyId) -> Result<Option<Participant>, Self::Error>;
+    /// Every participant, in no particular order.
+    fn participants(&self) -> Result<Vec<Participant>, Self::Error>;
+    /// One amendment.
+    fn amendment(&self, id: &AmendmentId) -> Result<Option<Amendment>, Self::Error>;
+    /// Every amendment, in no particular order.
+    fn amendments(&self) -> Result<Vec<Amendment>, Self::Error>;
+    /// What entry `seq` did, if that entry exists.
+    fn act(&self, seq: Seq) -> Result<Option<Act>, Self::Error>;
+    /// Whether entry `seq` was voided by a correction.
+    fn is_voided(&self, seq: Seq) -> Result<bool, Self::Error>;
+    /// Live statements dated on or before `as_of`, by participant and kind.
+    fn statement_counts(
+        &self,
+        as_of: Date,
+    ) -> Result<BTreeMap<PartyId, StatementCounts>, Self::Error>;
+
+    /// Stores a participant, new or changed.
+    fn put_participant(&mut self, p: &Participant) -> Result<(), Self::Error>;
+    /// Stores an amendment, new or changed.
+    fn put_amendment(&mut self, a: &Amendment) -> Result<(), Self::Error>;
+    /// Removes a participant (its registration was voided).
+    fn remove_participant(&mut self, id: &PartyId) -> Result<(), Self::Error>;
+    /// Removes an amendment (its proposal was voided).
+    fn remove_amendment(&mut self, id: &AmendmentId) -> Result<(), Self::Error>;
+    /// Records what entry `seq` did (called for every entry after entry 0, in order).
+    fn record_act(&mut self, seq: Seq, act: &Act) -> Result<(), Self::Error>;
+    /// Marks entry `seq`, which did `act`, as voided.
+    fn void(&mut self, seq: Seq, act: &Act) -> Result<(), Self::Error>;
+}
+
+/// The projection's records in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemFacts {
+    treaty: TreatyInfo,
+    participants: BTreeMap<PartyId, Participant>,
+    amendments: BTreeMap<AmendmentId, Amendment>,
+    /// What entry `i` did; entry 0 is the treaty's registration.
+    acts: Vec<Act>,
+    voided: std::collections::BTreeSet<Seq>,
+}
+
+impl MemFacts {
+    /// The records right after entry 0 registered `treaty`.
+    pub fn new(treaty: &Treaty) -> MemFacts {
+        MemFacts {
+            treaty: TreatyInfo::of(treaty),
+            participants: treaty
+                .participants
+                .iter()
+                .map(|p| (p.id.clone(), Participant::registered(p, Seq::GENESIS)))
+                .collect(),
+            amendments: BTreeMap::new(),
+            acts: vec![Act::NotVoidable("treaty_registered")],
+            voided: Default::default(),
+        }
+    }
+}
+
+fn seq_index(seq: Seq) -> Option<usize> {
+    usize::try_from(seq.get()).ok()
+}
+
+impl Facts for MemFacts {
+    type Error = Infallible;
+
+    fn treaty(&self) -> &TreatyInfo {
+        &self.treaty
+    }
+
+    fn participant(&self, id: &PartyId) -> Result<Option<Participant>, Infallible> {
+        Ok(self.participants.get(id).cloned())
+    }
+
+    fn participants(&self) -> Result<Vec<Participant>, Infallible> {
+        Ok(self.participants.values().cloned().collect())
+    }
+
+    fn amendment(&self, id: &AmendmentId) -> Result<Option<Amendment>, Infallible> {
+        Ok(self.amendments.get(id).cloned())
+    }
+
+    fn amendments(&self) -> Result<Vec<Amendment>, Infallible> {
+        Ok(self.amendments.values().cloned().collect())
+    }
+
+    fn act(&self, seq: Seq) -> Result<Option<Act>, Infallible> {
+        Ok(seq_index(seq).and_then(|i| self.acts.get(i)).cloned())
+    }
+
+    fn is_voided(&self, seq: Seq) -> Result<bool, Infallible> {
+        Ok(self.voided.contains(&seq))
+    }
+
+    fn statement_counts(
+        &self,
+        as_of: Date,
+    ) -> Result<BTreeMap<PartyId, StatementCounts>, Infallible> {
+        let mut out: BTreeMap<PartyId, StatementCounts> = BTreeMap::new();
+        for (i, act) in self.acts.iter().enumerate() {
+            if let Act::Statement { party, date, kind } = act
+                && *date <= as_of
+                && !self
+                    .voided
+                    .contains(&Seq::new(i as u64).unwrap_or(Seq::GENESIS))
+            {
+                out.entry(party.clone()).or_default()[kind_index(*kind)] += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    fn put_participant(&mut self, p: &Participant) -> Result<(), Infallible> {
+        self.participants.insert(p.id.clone(), p.clone());
+        Ok(())
+    }
+
+    fn put_amendment(&mut self, a: &Amendment) -> Result<(), Infallible> {
+        self.amendments.insert(a.id.clone(), a.clone());
+        Ok(())
+    }
+
+    fn remove_participant(&mut self, id: &PartyId) -> Result<(), Infallible> {
+        self.participants.remove(id);
+        Ok(())
+    }
+
+    fn remove_amendment(&mut self, id: &AmendmentId) -> Result<(), Infallible> {
+        self.amendments.remove(id);
+        Ok(())
+    }
+
+    fn record_act(&mut self, seq: Seq, act: &Act) -> Result<(), Infallible> {
+        debug_assert_eq!(
+            seq_index(seq),
+            Some(self.acts.len()),
+            "acts are recorded in order"
+        );
+        self.acts.push(act.clone());
+        Ok(())
+    }
+
+    fn void(&mut self, seq: Seq, _act: &Act) -> Result<(), Infallible> {
+        self.voided.insert(seq);
+        Ok(())
+    }
+}

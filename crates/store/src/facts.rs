@@ -1,0 +1,268 @@
+//! The projection's records in SQLite tables (`p_*`), kept current by every append in the
+//! same transaction as the entry, so that an append reads a few rows instead of replaying
+//! the history. Reads are cached for the life of one [`SqlFacts`] (one transaction).
+
+use std::cell::{Cell, Ref, RefCell};
+use std::collections::BTreeMap;
+
+use depositary_core::{AmendmentId, Date, Entry, PartyId, Seq};
+use depositary_projection::facts::{Amendment, StatementCounts, kind_index};
+use depositary_projection::{Act, Facts, Participant, TreatyInfo};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StoreError;
+
+/// The projection's records of one ledger, read and written through `conn`.
+pub struct SqlFacts<'c> {
+    conn: &'c Connection,
+    treaty: TreatyInfo,
+    /// Every participant, once `participants_loaded`; writes keep it current.
+    participants: RefCell<BTreeMap<PartyId, Participant>>,
+    participants_loaded: Cell<bool>,
+    /// Every amendment, once `amendments_loaded`.
+    amendments: RefCell<BTreeMap<AmendmentId, Amendment>>,
+    amendments_loaded: Cell<bool>,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Corrupt(format!("the cached {what} record is unreadable: {e}")))
+}
+
+impl<'c> SqlFacts<'c> {
+    /// The records of the ledger behind `conn`.
+    pub fn load(conn: &'c Connection) -> Result<SqlFacts<'c>, StoreError> {
+        let info: String = conn
+            .query_row("SELECT info FROM p_treaty WHERE id = 1", [], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::Corrupt("the ledger has no treaty record".into()))?;
+        Ok(SqlFacts {
+            conn,
+            treaty: from_json("treaty", &info)?,
+            participants: RefCell::default(),
+            participants_loaded: Cell::new(false),
+            amendments: RefCell::default(),
+            amendments_loaded: Cell::new(false),
+        })
+    }
+
+    /// Writes the records of entry 0: the treaty and its registry.
+    pub fn create(
+        conn: &'c Connection,
+        treaty: &depositary_core::Treaty,
+    ) -> Result<SqlFacts<'c>, StoreError> {
+        let info = TreatyInfo::of(treaty);
+        conn.execute(
+            "INSERT INTO p_treaty (id, info) VALUES (1, ?1)",
+            [json(&info)?],
+        )?;
+        let mut facts = SqlFacts {
+            conn,
+            treaty: info,
+            participants: RefCell::default(),
+            participants_loaded: Cell::new(false),
+            amendments: RefCell::default(),
+            amendments_loaded: Cell::new(false),
+        };
+        for spec in &treaty.participants {
+            facts.put_participant(&Participant::registered(spec, Seq::GENESIS))?;
+        }
+        Ok(facts)
+    }
+
+    fn all_participants(&self) -> Result<Ref<'_, BTreeMap<PartyId, Participant>>, StoreError> {
+        if !self.participants_loaded.get() {
+            let mut stmt = self.conn.prepare_cached("SELECT rec FROM p_participants")?;
+            let mut map = BTreeMap::new();
+            for rec in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                let p: Participant = from_json("participant", &rec?)?;
+                map.insert(p.id.clone(), p);
+            }
+            *self.participants.borrow_mut() = map;
+            self.participants_loaded.set(true);
+        }
+        Ok(self.participants.borrow())
+    }
+
+    fn all_amendments(&self) -> Result<Ref<'_, BTreeMap<AmendmentId, Amendment>>, StoreError> {
+        if !self.amendments_loaded.get() {
+            let mut stmt = self.conn.prepare_cached("SELECT rec FROM p_amendments")?;
+            let mut map = BTreeMap::new();
+            for rec in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                let a: Amendment = from_json("amendment", &rec?)?;
+                map.insert(a.id.clone(), a);
+            }
+            *self.amendments.borrow_mut() = map;
+            self.amendments_loaded.set(true);
+        }
+        Ok(self.amendments.borrow())
+    }
+}
+
+impl Facts for SqlFacts<'_> {
+    type Error = StoreError;
+
+    fn treaty(&self) -> &TreatyInfo {
+        &self.treaty
+    }
+
+    fn participant(&self, id: &PartyId) -> Result<Option<Participant>, StoreError> {
+        if self.participants_loaded.get() {
+            return Ok(self.participants.borrow().get(id).cloned());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT rec FROM p_participants WHERE id = ?1")?;
+        let rec: Option<String> = stmt.query_row([id.as_str()], |r| r.get(0)).optional()?;
+        rec.map(|r| from_json("participant", &r)).transpose()
+    }
+
+    fn participants(&self) -> Result<Vec<Participant>, StoreError> {
+        Ok(self.all_participants()?.values().cloned().collect())
+    }
+
+    fn amendment(&self, id: &AmendmentId) -> Result<Option<Amendment>, StoreError> {
+        Ok(self.all_amendments()?.get(id).cloned())
+    }
+
+    fn amendments(&self) -> Result<Vec<Amendment>, StoreError> {
+        Ok(self.all_amendments()?.values().cloned().collect())
+    }
+
+    fn act(&self, seq: Seq) -> Result<Option<Act>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT line FROM entries WHERE seq = ?1")?;
+        let line: Option<Vec<u8>> = stmt
+            .query_row([seq.get() as i64], |r| r.get(0))
+            .optional()?;
+        let Some(line) = line else { return Ok(None) };
+        let entry: Entry = serde_json::from_slice(&line)
+            .map_err(|e| StoreError::Corrupt(format!("entry {seq} is unreadable: {e}")))?;
+        Ok(Some(Act::of(&entry.event)))
+    }
+
+    fn is_voided(&self, seq: Seq) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM p_voided WHERE seq = ?1")?;
+        Ok(stmt.exists([seq.get() as i64])?)
+    }
+
+    fn statement_counts(
+        &self,
+        as_of: Date,
+    ) -> Result<BTreeMap<PartyId, StatementCounts>, StoreError> {
+        let latest: Option<String> =
+            self.conn
+                .query_row("SELECT max(date) FROM p_statements", [], |r| r.get(0))?;
+        let everything = latest.is_none_or(|l| l.as_str() <= as_of.to_string().as_str());
+        let mut out: BTreeMap<PartyId, StatementCounts> = BTreeMap::new();
+        if everything {
+            // Every live statement is dated on or before `as_of`: the participants' own
+            // counts answer without a scan.
+            for p in self.all_participants()?.values() {
+                if p.statements.iter().any(|n| *n > 0) {
+                    out.insert(p.id.clone(), p.statements);
+                }
+            }
+            return Ok(out);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT party, kind, count(*) FROM p_statements WHERE date <= ?1 GROUP BY party, kind",
+        )?;
+        let rows = stmt.query_map([as_of.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (party, kind, n) = row?;
+            let party: PartyId = party
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("p_statements: {e}")))?;
+            let slot = usize::try_from(kind)
+                .ok()
+                .filter(|k| *k < 5)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "p_statements: statement kind {kind} is out of range"
+                    ))
+                })?;
+            out.entry(party).or_default()[slot] = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        Ok(out)
+    }
+
+    fn put_participant(&mut self, p: &Participant) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO p_participants (id, rec) VALUES (?1, ?2)")?;
+        stmt.execute(params![p.id.as_str(), json(p)?])?;
+        if self.participants_loaded.get() {
+            self.participants
+                .borrow_mut()
+                .insert(p.id.clone(), p.clone());
+        }
+        Ok(())
+    }
+
+    fn put_amendment(&mut self, a: &Amendment) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO p_amendments (id, rec) VALUES (?1, ?2)")?;
+        stmt.execute(params![a.id.as_str(), json(a)?])?;
+        if self.amendments_loaded.get() {
+            self.amendments.borrow_mut().insert(a.id.clone(), a.clone());
+        }
+        Ok(())
+    }
+
+    fn remove_participant(&mut self, id: &PartyId) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM p_participants WHERE id = ?1", [id.as_str()])?;
+        self.participants.borrow_mut().remove(id);
+        Ok(())
+    }
+
+    fn remove_amendment(&mut self, id: &AmendmentId) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM p_amendments WHERE id = ?1", [id.as_str()])?;
+        self.amendments.borrow_mut().remove(id);
+        Ok(())
+    }
+
+    fn record_act(&mut self, seq: Seq, act: &Act) -> Result<(), StoreError> {
+        if let Act::Statement { party, date, kind } = act {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO p_statements (seq, party, date, kind) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            stmt.execute(params![
+                seq.get() as i64,
+                party.as_str(),
+                date.to_string(),
+                kind_index(*kind) as i64
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn void(&mut self, seq: Seq, act: &Act) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT INTO p_voided (seq) VALUES (?1)")?
+            .execute([seq.get() as i64])?;
+        if let Act::Statement { .. } = act {
+            self.conn
+                .prepare_cached("DELETE FROM p_statements WHERE seq = ?1")?
+                .execute([seq.get() as i64])?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,354 @@
+//! `verify`: checks a ledger or an export end to end, offline, and says where and why it
+//! breaks. Exit 0 valid, 1 invalid, 2 unusable input.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow};
+use depositary_core::entry::MAX_ENTRY_BYTES;
+use depositary_core::stream::{DEFAULT_CHUNK, StreamError, verify_stream};
+use depositary_core::{Chain, EntryHash, Event, Head, Seq, VerifiedEntry};
+use depositary_projection::{Facts, MemFacts, apply};
+use depositary_store::{Store, StoreError};
+use serde::Serialize;
+
+use crate::cli::{VerifyArgs, VerifyFormat};
+use crate::lines::{LineError, Lines};
+use crate::{Exit, keyfile, threads};
+
+/// A reason to stop reading or to reject an entry, as text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Reject(String);
+
+impl From<StoreError> for Reject {
+    fn from(e: StoreError) -> Reject {
+        Reject(e.to_string())
+    }
+}
+
+impl From<LineError> for Reject {
+    fn from(e: LineError) -> Reject {
+        Reject(e.to_string())
+    }
+}
+
+/// Folds one verified entry into the projection, applying the treaty's rules.
+pub fn fold_one(facts: &mut Option<MemFacts>, v: &VerifiedEntry) -> Result<(), Reject> {
+    match facts {
+        None => match v.event() {
+            Event::TreatyRegistered(t) => {
+                *facts = Some(MemFacts::new(&t.treaty));
+                Ok(())
+            }
+            _ => Err(Reject("entry 0 is not treaty_registered".into())),
+        },
+        Some(f) => apply(f, v).map_err(|e| Reject(e.to_string())),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct HeadJson {
+    seq: u64,
+    hash: String,
+}
+
+impl From<Head> for HeadJson {
+    fn from(h: Head) -> HeadJson {
+        HeadJson {
+            seq: h.seq.get(),
+            hash: h.hash.to_hex(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Failure {
+    line: Option<u64>,
+    seq: Option<u64>,
+    reason: String,
+}
+
+/// What `verify` found.
+#[derive(Debug, Serialize)]
+struct Report {
+    valid: bool,
+    source: &'static str,
+    path: String,
+    entries_verified: u64,
+    head: Option<HeadJson>,
+    root: Option<String>,
+    root_pinned: bool,
+    expected_head: Option<String>,
+    failure: Option<Failure>,
+}
+
+enum Input {
+    Ledger(PathBuf),
+    Export(PathBuf),
+}
+
+fn classify(path: &Path) -> Result<Input> {
+    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut magic = [0u8; 16];
+    let mut n = 0;
+    while n < magic.len() {
+        let k = f.read(&mut magic[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(if &magic[..n] == b"SQLite format 3\0" {
+        Input::Ledger(path.to_owned())
+    } else {
+        Input::Export(path.to_owned())
+    })
+}
+
+fn parse_expect_head(s: &str) -> Result<(Seq, EntryHash)> {
+    let (seq, hash) = s
+        .split_once(':')
+        .ok_or_else(|| anyhow!("--expect-head {s:?} is not SEQ:HASH"))?;
+    let seq: u64 = seq
+        .parse()
+        .with_context(|| format!("--expect-head: seq {seq:?} is not a number"))?;
+    Ok((Seq::new(seq)?, hash.parse().context("--expect-head")?))
+}
+
+/// `verify`.
+pub fn run(ledger: &Path, args: VerifyArgs) -> Result<Exit> {
+    match prepare_and_verify(ledger, &args) {
+        Ok(report) => {
+            print(&report, args.format)?;
+            Ok(Exit(if report.valid { 0 } else { 1 }))
+        }
+        Err(e) => {
+            if args.format == VerifyFormat::Json {
+                let mut o = io::stdout().lock();
+                serde_json::to_writer(
+                    &mut o,
+                    &serde_json::json!({"valid": false, "unusable": format!("{e:#}")}),
+                )?;
+                writeln!(o)?;
+            }
+            let mut err = io::stderr().lock();
+            writeln!(err, "error: cannot verify: {e:#}")?;
+            Ok(Exit(2))
+        }
+    }
+}
+
+fn prepare_and_verify(ledger: &Path, args: &VerifyArgs) -> Result<Report> {
+    let trust = args
+        .trust
+        .as_deref()
+        .map(keyfile::read_public)
+        .transpose()
+        .context("--trust")?;
+    let expect = args
+        .expect_head
+        .as_deref()
+        .map(parse_expect_head)
+        .transpose()?;
+    let input = match &args.path {
+        Some(p) => classify(p)?,
+        None => Input::Ledger(ledger.to_owned()),
+    };
+    let mut chain = Chain::new(trust);
+    let mut facts: Option<MemFacts> = None;
+    let mut count = 0u64;
+    let (source, path, outcome) = match input {
+        Input::Export(path) => {
+            let f = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+            let lines = Lines::new(BufReader::with_capacity(1 << 20, f), MAX_ENTRY_BYTES, true)
+                .map(|l| l.map_err(Reject::from));
+            let outcome = verify_stream(&mut chain, lines, threads(), DEFAULT_CHUNK, |v| {
+                fold_one(&mut facts, v)?;
+                count += 1;
+                Ok(())
+            });
+            ("export", path, outcome.map_err(Failed::Stream))
+        }
+        Input::Ledger(path) => {
+            let mut store = Store::open(&path)?;
+            let outcome = store.snapshot(|snap| -> Result<Result<Head, Failed>, StoreError> {
+                let lines = snap.lines().map(|l| l.map_err(Reject::from));
+                let outcome = verify_stream(&mut chain, lines, threads(), DEFAULT_CHUNK, |v| {
+                    fold_one(&mut facts, v)?;
+                    count += 1;
+                    Ok(())
+                });
+                let head = match outcome {
+                    Ok(h) => h,
+                    Err(e) => return Ok(Err(Failed::Stream(e))),
+                };
+                // The store's own records must be what the entries say.
+                if snap.head() != Some(head) {
+                    return Ok(Err(Failed::Cache(
+                        "the entries table's head columns".into(),
+                    )));
+                }
+                if snap.keys()? != *chain.keys() {
+                    return Ok(Err(Failed::Cache("the keys table".into())));
+                }
+                if let Some(f) = &facts
+                    && let Some(what) = compare_facts(f, &snap.facts()?)?
+                {
+                    return Ok(Err(Failed::Cache(what)));
+                }
+                Ok(Ok(head))
+            })?;
+            ("ledger", path, outcome)
+        }
+    };
+    let root = chain
+        .keys()
+        .records()
+        .find(|r| r.authorized_at == Seq::GENESIS)
+        .map(|r| r.key);
+    let mut report = Report {
+        valid: false,
+        source,
+        path: path.display().to_string(),
+        entries_verified: count,
+        head: chain.head().copied().map(HeadJson::from),
+        root: root.map(|k| k.to_hex()),
+        root_pinned: trust.is_some(),
+        expected_head: args.expect_head.clone(),
+        failure: None,
+    };
+    match outcome {
+        Ok(head) => {
+            if let Some((seq, hash)) = expect
+                && (head.seq != seq || head.hash != hash)
+            {
+                report.failure = Some(Failure {
+                    line: None,
+                    seq: Some(head.seq.get()),
+                    reason: format!(
+                        "the chain ends at {}:{}, not at the expected head {seq}:{hash}{}",
+                        head.seq,
+                        head.hash,
+                        if head.seq < seq {
+                            " (entries are missing at the end: truncated?)"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            } else {
+                report.valid = true;
+            }
+        }
+        Err(Failed::Stream(e)) => {
+            report.failure = Some(Failure {
+                line: e.line(),
+                seq: e.seq(),
+                reason: match &e {
+                    StreamError::Chain { source, .. } => source.to_string(),
+                    StreamError::Entry { source, .. } => source.to_string(),
+                    StreamError::Rejected { source, .. } | StreamError::Input { source, .. } => {
+                        source.to_string()
+                    }
+                    other => other.to_string(),
+                },
+            })
+        }
+        Err(Failed::Cache(what)) => {
+            report.failure = Some(Failure {
+                line: None,
+                seq: None,
+                reason: format!(
+                    "the entries verify, but {what} disagree(s) with them: the file was changed outside Depositary"
+                ),
+            })
+        }
+    }
+    Ok(report)
+}
+
+enum Failed {
+    Stream(StreamError<Reject>),
+    Cache(String),
+}
+
+/// Compares the projection rebuilt from the entries with the one the store kept; names the
+/// first record that differs.
+fn compare_facts<F: Facts>(rebuilt: &MemFacts, stored: &F) -> Result<Option<String>, F::Error> {
+    let Ok(mut ours) = rebuilt.participants();
+    let mut theirs = stored.participants()?;
+    ours.sort_by(|a, b| a.id.cmp(&b.id));
+    theirs.sort_by(|a, b| a.id.cmp(&b.id));
+    if ours != theirs {
+        let differing = ours.iter().zip(&theirs).find(|(a, b)| a != b).map_or_else(
+            || "the participant records".to_owned(),
+            |(a, _)| format!("the cached record of participant {}", a.id),
+        );
+        return Ok(Some(differing));
+    }
+    let Ok(mut ours) = rebuilt.amendments();
+    let mut theirs = stored.amendments()?;
+    ours.sort_by(|a, b| a.id.cmp(&b.id));
+    theirs.sort_by(|a, b| a.id.cmp(&b.id));
+    if ours != theirs {
+        return Ok(Some("the cached amendment records".into()));
+    }
+    let Ok(ours) = rebuilt.statement_counts(depositary_core::Date::LAST);
+    if ours != stored.statement_counts(depositary_core::Date::LAST)? {
+        return Ok(Some("the cached statements".into()));
+    }
+    Ok(None)
+}
+
+fn print(r: &Report, format: VerifyFormat) -> Result<()> {
+    let mut o = io::stdout().lock();
+    if format == VerifyFormat::Json {
+        serde_json::to_writer_pretty(&mut o, r)?;
+        writeln!(o)?;
+        return Ok(());
+    }
+    let head = r
+        .head
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |h| format!("{}:{}", h.seq, h.hash));
+    match &r.failure {
+        None => {
+            writeln!(
+                o,
+                "VALID {} {}: {} entries verified (canonical encoding, sequence, hash links, record times, signatures, keys' authority, treaty rules)",
+                r.source, r.path, r.entries_verified
+            )?;
+            writeln!(o, "head {head}")?;
+        }
+        Some(f) => {
+            let at = match (f.seq, f.line) {
+                (Some(s), Some(l)) => format!(" at entry {s} (line {l})"),
+                (Some(s), None) => format!(" at entry {s}"),
+                _ => String::new(),
+            };
+            writeln!(o, "INVALID {} {}{at}: {}", r.source, r.path, f.reason)?;
+            writeln!(
+                o,
+                "{} entries verified before it; last good head {head}",
+                r.entries_verified
+            )?;
+        }
+    }
+    match (&r.root, r.root_pinned) {
+        (Some(root), true) => writeln!(o, "root key {root} (pinned with --trust)")?,
+        (Some(root), false) => writeln!(
+            o,
+            "root key {root} was NOT pinned: anyone can make a valid chain; pass --trust with the depositary's root public key to check who made this one"
+        )?,
+        (None, _) => {}
+    }
+    if r.valid && r.expected_head.is_none() {
+        writeln!(
+            o,
+            "(the tail was not pinned: pass --expect-head SEQ:HASH to detect a truncated chain)"
+        )?;
+    }
+    Ok(())
+}
