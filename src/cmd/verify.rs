@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow};
 use depositary_core::entry::MAX_ENTRY_BYTES;
 use depositary_core::stream::{DEFAULT_CHUNK, StreamError, verify_stream};
-use depositary_core::{Chain, EntryHash, Event, Head, Seq, VerifiedEntry};
+use depositary_core::{Chain, EntryHash, Event, Head, PublicKey, Seq, VerifiedEntry};
 use depositary_projection::{Facts, MemFacts, apply};
 use depositary_store::{Store, StoreError};
 use serde::Serialize;
@@ -72,11 +72,13 @@ struct Failure {
 
 /// What `verify` found.
 #[derive(Debug, Serialize)]
-struct Report {
-    valid: bool,
+pub struct Report {
+    /// Whether everything verified.
+    pub valid: bool,
     source: &'static str,
     path: String,
-    entries_verified: u64,
+    /// How many entries verified (before the failure, if any).
+    pub entries_verified: u64,
     head: Option<HeadJson>,
     root: Option<String>,
     root_pinned: bool,
@@ -153,9 +155,19 @@ fn prepare_and_verify(ledger: &Path, args: &VerifyArgs) -> Result<Report> {
         .map(parse_expect_head)
         .transpose()?;
     let input = match &args.path {
-        Some(p) => classify(p)?,
-        None => Input::Ledger(ledger.to_owned()),
+        Some(p) => p.as_path(),
+        None => ledger,
     };
+    check(input, trust, expect)
+}
+
+/// Verifies the ledger or export at `path` (told apart by their first bytes).
+pub fn check(
+    path: &Path,
+    trust: Option<PublicKey>,
+    expect: Option<(Seq, EntryHash)>,
+) -> Result<Report> {
+    let input = classify(path)?;
     let mut chain = Chain::new(trust);
     let mut facts: Option<MemFacts> = None;
     let mut count = 0u64;
@@ -216,7 +228,7 @@ fn prepare_and_verify(ledger: &Path, args: &VerifyArgs) -> Result<Report> {
         head: chain.head().copied().map(HeadJson::from),
         root: root.map(|k| k.to_hex()),
         root_pinned: trust.is_some(),
-        expected_head: args.expect_head.clone(),
+        expected_head: expect.map(|(s, h)| format!("{s}:{h}")),
         failure: None,
     };
     match outcome {
@@ -302,7 +314,8 @@ fn compare_facts<F: Facts>(rebuilt: &MemFacts, stored: &F) -> Result<Option<Stri
     Ok(None)
 }
 
-fn print(r: &Report, format: VerifyFormat) -> Result<()> {
+/// Prints a report as text or JSON.
+pub fn print(r: &Report, format: VerifyFormat) -> Result<()> {
     let mut o = io::stdout().lock();
     if format == VerifyFormat::Json {
         serde_json::to_writer_pretty(&mut o, r)?;
