@@ -27,15 +27,27 @@ pub fn run() -> Result<Exit> {
         .tempdir()
         .context("cannot create a temporary folder")?;
     let mut o = io::stdout().lock();
-    writeln!(o, "Depositary demo: the Hanoi Convention (XVIII-16) from the real signatures of 25 October 2025")?;
-    writeln!(o, "working in {} (removed at the end)\n", dir.path().display())?;
+    writeln!(
+        o,
+        "Depositary demo: the Hanoi Convention (XVIII-16) from the real signatures of 25 October 2025"
+    )?;
+    writeln!(
+        o,
+        "working in {} (removed at the end)\n",
+        dir.path().display()
+    )?;
 
     let key_path = dir.path().join("root.pem");
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut()).map_err(|e| anyhow!("the system's random number generator failed: {e}"))?;
+    getrandom::fill(seed.as_mut())
+        .map_err(|e| anyhow!("the system's random number generator failed: {e}"))?;
     let key = SecretKey::from_seed(&seed);
     keyfile::write_pair(&key_path, &key)?;
-    writeln!(o, "1. generated a fresh Ed25519 root key {} (secret key written with mode 0600)", key.public())?;
+    writeln!(
+        o,
+        "1. generated a fresh Ed25519 root key {} (secret key written with mode 0600)",
+        key.public()
+    )?;
 
     let treaty = treaty_from_json(TREATY.as_bytes()).context("the built-in treaty")?;
     let participants = treaty.participants.len();
@@ -50,7 +62,10 @@ pub fn run() -> Result<Exit> {
     let events: Vec<Event> = SIGNATURES
         .lines()
         .enumerate()
-        .map(|(i, l)| event_from_json(l.as_bytes()).with_context(|| format!("built-in signatures, line {}", i + 1)))
+        .map(|(i, l)| {
+            event_from_json(l.as_bytes())
+                .with_context(|| format!("built-in signatures, line {}", i + 1))
+        })
         .collect::<Result<_>>()?;
     let appended = store.append(events, &key, RecordTime::Clock(&now))?;
     writeln!(
@@ -59,12 +74,20 @@ pub fn run() -> Result<Exit> {
         appended.count
     )?;
 
-    let report = verify::check(&ledger, Some(key.public()), Some((appended.head.seq, appended.head.hash)))?;
+    let report = verify::check(
+        &ledger,
+        Some(key.public()),
+        Some((appended.head.seq, appended.head.hash)),
+    )?;
     if !report.valid {
         verify::print(&report, VerifyFormat::Text)?;
         bail!("the demo ledger does not verify");
     }
-    writeln!(o, "4. verified the ledger with the root key and the head pinned: {} entries VALID", report.entries_verified)?;
+    writeln!(
+        o,
+        "4. verified the ledger with the root key and the head pinned: {} entries VALID",
+        report.entries_verified
+    )?;
 
     let export = dir.path().join("hanoi.jsonl");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&export)?);
@@ -77,7 +100,11 @@ pub fn run() -> Result<Exit> {
     })?;
     file.flush()?;
     drop(file);
-    let report = verify::check(&export, Some(key.public()), Some((appended.head.seq, appended.head.hash)))?;
+    let report = verify::check(
+        &export,
+        Some(key.public()),
+        Some((appended.head.seq, appended.head.hash)),
+    )?;
     if !report.valid {
         verify::print(&report, VerifyFormat::Text)?;
         bail!("the demo export does not verify");
@@ -88,7 +115,9 @@ pub fn run() -> Result<Exit> {
         report.entries_verified, appended.head.seq, appended.head.hash
     )?;
 
-    let today = now().ok_or_else(|| anyhow!("the system clock is unusable"))?.date();
+    let today = now()
+        .ok_or_else(|| anyhow!("the system clock is unusable"))?
+        .date();
     let status = store.snapshot(|snap| -> Result<Status, StoreError> {
         let facts = snap.facts()?;
         Status::from_facts(
@@ -101,7 +130,10 @@ pub fn run() -> Result<Exit> {
             None,
         )
     })?;
-    writeln!(o, "6. the status today, as the UN Treaty Collection lays it out:\n")?;
+    writeln!(
+        o,
+        "6. the status today, as the UN Treaty Collection lays it out:\n"
+    )?;
     write!(o, "{}", status.to_table())?;
     drop(store);
     dir.close().context("cannot remove the temporary folder")?;
