@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests: each test gets a fresh temporary folder, the
 //! test keys copied into it with mode 0600, and runs the real `depositary` binary there.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! A chain built with `Chain::seal` verifies entry by entry from its lines, and the checks
 //! of `Chain::accept` catch what they promise to.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use depositary_core::event::{KeyAuthorized, KeyRevoked, Role, Signed};
 use depositary_core::parallel::parse_and_check;
 use depositary_core::{

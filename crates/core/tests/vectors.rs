@@ -4,6 +4,8 @@
 //! accept its signatures by the steps `docs/FORMAT.md` gives. `DEPOSITARY_BLESS=1`
 //! rewrites the expected files after a deliberate format change.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
