@@ -1,0 +1,330 @@
+//! `depositary-bench`: measures Depositary against the cryptographic limit of its work, on
+//! this machine, in one run: verification against Ed25519 batch verification on all cores,
+//! appends against Ed25519 signing on one core, and the flatness of single appends and
+//! status queries as the ledger grows. See `docs/PERFORMANCE.md`.
+//!
+//! ```text
+//! cargo run --release -p depositary-bench -- --entries 1000000 [--json] [--dir PATH]
+//! cargo run --release -p depositary-bench -- --quick
+//! ```
+
+mod generate;
+mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde::Serialize;
+
+use crate::measure::{ChildRun, Signatures, depositary, median_of};
+
+/// The size of `--quick`, for CI's build check.
+const QUICK: u64 = 2_000;
+/// The ledger the single append is compared with.
+const SMALL: u64 = 1_000;
+
+#[derive(Debug, Serialize)]
+struct Figure {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    reference: Option<&'static str>,
+    reference_value: Option<f64>,
+    ratio: Option<f64>,
+    target: &'static str,
+    met: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    entries: u64,
+    threads: usize,
+    batch: usize,
+    machine: String,
+    generated_in_seconds: f64,
+    figures: Vec<Figure>,
+}
+
+struct Args {
+    entries: u64,
+    json: bool,
+    dir: Option<PathBuf>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args> {
+    let mut out = Args {
+        entries: 1_000_000,
+        json: false,
+        dir: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--entries" => {
+                let n = it.next().ok_or_else(|| anyhow!("--entries needs a number"))?;
+                out.entries = n.replace('_', "").parse().with_context(|| format!("--entries {n}"))?;
+            }
+            "--quick" => out.entries = QUICK,
+            "--json" => out.json = true,
+            "--dir" => out.dir = Some(PathBuf::from(it.next().ok_or_else(|| anyhow!("--dir needs a path"))?)),
+            "--help" | "-h" => bail!(
+                "usage: depositary-bench [--entries N | --quick] [--json] [--dir PATH]\n  --entries N  ledger size (default 1,000,000)\n  --quick      {QUICK} entries, for CI\n  --json       print the figures as JSON\n  --dir PATH   work in PATH (default: a temporary folder)"
+            ),
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if out.entries < 500 {
+        bail!("--entries must be at least 500 (the synthetic treaty's first acts alone take 354 entries)");
+    }
+    Ok(out)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn s(p: &Path) -> Result<&str> {
+    p.to_str().ok_or_else(|| anyhow!("non-UTF-8 path {}", p.display()))
+}
+
+fn rate(n: u64, run: ChildRun) -> f64 {
+    n as f64 / run.wall.as_secs_f64()
+}
+
+fn run(args: Args) -> Result<Report> {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::Builder::new().prefix("depositary-bench-").tempdir()?;
+            tmp.path().to_owned()
+        }
+    };
+    let n = args.entries;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let batch = depositary_core::stream::DEFAULT_CHUNK / threads;
+    eprintln!("generating a valid synthetic ledger of {n} entries and {n} further events in {}", dir.display());
+    let started = Instant::now();
+    let export = dir.join("ledger.jsonl");
+    let more = dir.join("more.jsonl");
+    let generated = generate::generate(n, &export, Some((&more, n)))?;
+    let small_export = dir.join("small.jsonl");
+    generate::generate(SMALL, &small_export, None)?;
+    let generated_in = started.elapsed().as_secs_f64();
+    let key = dir.join("root.pem");
+    if !key.exists() {
+        std::fs::write(&key, generate::root_key().to_pkcs8_pem()?.as_bytes())?;
+        set_owner_only(&key)?;
+    }
+
+    let mut figures = Vec::new();
+    eprintln!("reference: Ed25519 batch verification of the same {n} signatures on {threads} threads");
+    let sigs = Signatures::of_export(&export)?;
+    let batch_rate = sigs.batch_verify_rate(threads, batch)?;
+    let signing_sample = sigs.len().min(50_000);
+    let signing_rate = sigs.signing_rate(signing_sample);
+    drop(sigs);
+
+    eprintln!("verify (export)");
+    let verify = depositary(&["verify", s(&export)?])?;
+    let verify_rate = rate(n, verify);
+    figures.push(ratio_figure("verify", verify_rate, "entries/s", "Ed25519 batch verification, all cores", batch_rate, 0.8, ">= 0.8"));
+    figures.push(Figure {
+        name: "verify_peak_memory",
+        value: verify.max_rss_kib as f64 / 1024.0,
+        unit: "MiB",
+        reference: None,
+        reference_value: None,
+        ratio: None,
+        target: "<= 64 MiB at N = 1,000,000",
+        met: (n >= 1_000_000).then_some(verify.max_rss_kib <= 64 * 1024),
+    });
+
+    eprintln!("import");
+    let db = dir.join("ledger.db");
+    remove_ledger(&db);
+    let import = depositary(&["--ledger", s(&db)?, "import", s(&export)?])?;
+    figures.push(ratio_figure("import", rate(n, import), "entries/s", "verify (export), same run", verify_rate, 0.5, ">= 0.5"));
+
+    // A copy for the batch append, before anything else is appended to the ledger (the
+    // further events name seqs, for corrections, that follow its head).
+    let batch_db = dir.join("batch.db");
+    remove_ledger(&batch_db);
+    std::fs::copy(&db, &batch_db)?;
+
+    eprintln!("verify (ledger)");
+    let verify_db = depositary(&["--ledger", s(&db)?, "verify"])?;
+    figures.push(ratio_figure("verify_db", rate(n, verify_db), "entries/s", "Ed25519 batch verification, all cores", batch_rate, 0.7, ">= 0.7"));
+
+    eprintln!("status");
+    let now = median_of(5, &["--ledger", s(&db)?, "status", "--format", "json"])?;
+    figures.push(time_figure("status_now", now, "< 100 ms at N = 1,000,000", 0.1, n));
+    let middle = generated.middle.to_string();
+    let as_of = median_of(3, &["--ledger", s(&db)?, "status", "--format", "json", "--as-of", &middle])?;
+    figures.push(time_figure("status_as_of", as_of, "< 2 s at N = 1,000,000", 2.0, n));
+
+    eprintln!("append one entry (ledger of {n} vs {SMALL} entries)");
+    let small_db = dir.join("small.db");
+    remove_ledger(&small_db);
+    depositary(&["--ledger", s(&small_db)?, "import", s(&small_export)?])?;
+    let one = |ledger: &Path| -> Result<ChildRun> {
+        let args = [
+            "--ledger",
+            s(ledger)?,
+            "append",
+            "--key",
+            s(&key)?,
+            "statement",
+            "--party",
+            "S100",
+            "--date",
+            "2026-01-01",
+            "--kind",
+            "communication",
+            "--text",
+            "Benchmark: one more communication.",
+        ];
+        median_of(7, &args)
+    };
+    let big = one(&db)?;
+    let small = one(&small_db)?;
+    figures.push(Figure {
+        name: "append_one",
+        value: big.wall.as_secs_f64() * 1000.0,
+        unit: "ms",
+        reference: Some("the same on a ledger of 1,000 entries, same run"),
+        reference_value: Some(small.wall.as_secs_f64() * 1000.0),
+        ratio: Some(big.wall.as_secs_f64() / small.wall.as_secs_f64()),
+        target: "<= 1.5",
+        met: Some(big.wall.as_secs_f64() / small.wall.as_secs_f64() <= 1.5),
+    });
+
+    eprintln!("append --events ({n} events)");
+    let appended = depositary(&["--ledger", s(&batch_db)?, "append", "--key", s(&key)?, "--events", s(&more)?])?;
+    figures.push(ratio_figure("append_batch", rate(n, appended), "entries/s", "Ed25519 signing, one core", signing_rate, 0.6, ">= 0.6"));
+    remove_ledger(&batch_db);
+
+    Ok(Report {
+        entries: n,
+        threads,
+        batch,
+        machine: machine(),
+        generated_in_seconds: generated_in,
+        figures,
+    })
+}
+
+fn ratio_figure(name: &'static str, value: f64, unit: &'static str, reference: &'static str, reference_value: f64, target: f64, target_text: &'static str) -> Figure {
+    let ratio = value / reference_value;
+    Figure {
+        name,
+        value,
+        unit,
+        reference: Some(reference),
+        reference_value: Some(reference_value),
+        ratio: Some(ratio),
+        target: target_text,
+        met: Some(ratio >= target),
+    }
+}
+
+fn time_figure(name: &'static str, run: ChildRun, target: &'static str, limit_s: f64, n: u64) -> Figure {
+    Figure {
+        name,
+        value: run.wall.as_secs_f64() * 1000.0,
+        unit: "ms",
+        reference: None,
+        reference_value: None,
+        ratio: None,
+        target,
+        met: (n >= 1_000_000).then_some(run.wall.as_secs_f64() < limit_s),
+    }
+}
+
+fn remove_ledger(p: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+}
+
+fn set_owner_only(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    println!("Depositary benchmark: {} entries, {} ({} verification threads, batches of {})", r.entries, r.machine, r.threads, r.batch);
+    println!("(synthetic ledger generated in {:.1} s; every figure measured in this run)\n", r.generated_in_seconds);
+    println!("{:<20} {:>14} {:<10} {:>9}  {:<10} {:<6} reference", "figure", "value", "unit", "ratio", "target", "met");
+    for f in &r.figures {
+        let ratio = f.ratio.map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"));
+        let met = match f.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "n/a",
+        };
+        let reference = match (f.reference, f.reference_value) {
+            (Some(r), Some(v)) => format!("{r}: {v:.1}"),
+            _ => String::new(),
+        };
+        println!("{:<20} {:>14.1} {:<10} {:>9}  {:<10} {:<6} {}", f.name, f.value, f.unit, ratio, f.target, met, reference);
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--as-depositary") {
+        let mut argv = vec!["depositary".to_owned()];
+        argv.extend(args.into_iter().skip(1));
+        return depositary::main_with(argv);
+    }
+    if args.first().map(String::as_str) == Some("--watch") {
+        return match measure::watch(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("watch: error {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let result = parse_args(&args).and_then(|a| {
+        let json = a.json;
+        run(a).map(|r| (r, json))
+    });
+    match result {
+        Ok((report, json)) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print_table(&report);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
