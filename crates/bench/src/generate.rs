@@ -13,8 +13,9 @@ use std::path::Path;
 use anyhow::{Context as _, Result, anyhow};
 use chrono::{DateTime, NaiveDate};
 use depositary_core::event::{
-    AmendmentAccepted, AmendmentAdopted, AmendmentProposed, Correction, Denounced, InstrumentKind, KeyAuthorized,
-    KeyRevoked, ParticipantRegistered, Ratified, Role, Signed, Statement, StatementKind, TreatyRegistered,
+    AmendmentAccepted, AmendmentAdopted, AmendmentProposed, Correction, Denounced, InstrumentKind,
+    KeyAuthorized, KeyRevoked, ParticipantRegistered, Ratified, Role, Signed, Statement,
+    StatementKind, TreatyRegistered,
 };
 use depositary_core::treaty::{ParticipantKind, ParticipantSpec};
 use depositary_core::{Chain, Date, Event, Instant, PartyId, SecretKey, Seq, Treaty};
@@ -41,7 +42,9 @@ pub fn treaty() -> Result<Treaty> {
         },
         "participants": participants
     });
-    Ok(depositary_core::input::treaty_from_json(value.to_string().as_bytes())?)
+    Ok(depositary_core::input::treaty_from_json(
+        value.to_string().as_bytes(),
+    )?)
 }
 
 /// The root key of every synthetic ledger (a fixed test seed: benchmarks only).
@@ -124,7 +127,9 @@ const END: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
 fn date_of(t: i64) -> Result<Date> {
     let dt = DateTime::from_timestamp(t, 0).ok_or_else(|| anyhow!("time {t} out of range"))?;
-    Ok(Instant::from_naive_utc(dt.naive_utc()).ok_or_else(|| anyhow!("time out of range"))?.date())
+    Ok(Instant::from_naive_utc(dt.naive_utc())
+        .ok_or_else(|| anyhow!("time out of range"))?
+        .date())
 }
 
 fn instant_of(t: i64) -> Result<Instant> {
@@ -190,8 +195,14 @@ impl Generator {
         let (Some(dep), Some(eif), Some(th)) = (p.instrument, self.eif, self.threshold_day) else {
             return false;
         };
-        let from = if dep <= th { eif } else { dep.plus_days(30).map_or(eif, |x| x.max(eif)) };
-        from <= on && p.denounced.is_none_or(|x| x.plus_months(12).is_some_and(|e| e > on))
+        let from = if dep <= th {
+            eif
+        } else {
+            dep.plus_days(30).map_or(eif, |x| x.max(eif))
+        };
+        from <= on
+            && p.denounced
+                .is_none_or(|x| x.plus_months(12).is_some_and(|e| e > on))
     }
 
     fn deposit(&mut self, i: usize, date: Date) {
@@ -285,7 +296,10 @@ impl Generator {
                 ));
             }
         }
-        if (30..150).contains(&roll) && amendments_open && let Some(e) = self.amendment_step(r)? {
+        if (30..150).contains(&roll)
+            && amendments_open
+            && let Some(e) = self.amendment_step(r)?
+        {
             return Ok((e, false));
         }
         if (150..153).contains(&roll) {
@@ -310,7 +324,9 @@ impl Generator {
                 false,
             ));
         }
-        if (153..163).contains(&roll) && let Some(i) = self.pending_accessions.pop() {
+        if (153..163).contains(&roll)
+            && let Some(i) = self.pending_accessions.pop()
+        {
             self.deposit(i, r);
             return Ok((
                 Event::Ratified(Ratified {
@@ -388,7 +404,8 @@ impl Generator {
                     let i = self.rng.below(self.parts.len());
                     if self.is_party(i, r) {
                         self.amendments += 1;
-                        let id: depositary_core::AmendmentId = format!("A{}", self.amendments).parse()?;
+                        let id: depositary_core::AmendmentId =
+                            format!("A{}", self.amendments).parse()?;
                         self.open = Some(OpenAmendment {
                             id: id.clone(),
                             adopted: false,
@@ -419,7 +436,9 @@ impl Generator {
                     let i = self.rng.below(self.parts.len());
                     let taken = self.open.as_ref().is_some_and(|a| a.acceptors.contains(&i));
                     if !taken && self.is_party(i, r) {
-                        let Some(a) = self.open.as_mut() else { return Ok(None) };
+                        let Some(a) = self.open.as_mut() else {
+                            return Ok(None);
+                        };
                         a.acceptors.insert(i);
                         let id = a.id.clone();
                         if a.acceptors.len() >= 90 {
@@ -452,7 +471,9 @@ impl Generator {
                     self.facts = Some(MemFacts::new(&t.treaty));
                 }
             }
-            Some(f) => apply(f, &v).map_err(|e| anyhow!("the generator made an invalid entry: {e}"))?,
+            Some(f) => {
+                apply(f, &v).map_err(|e| anyhow!("the generator made an invalid entry: {e}"))?
+            }
         }
         Ok(v)
     }
@@ -464,8 +485,13 @@ impl Generator {
 pub fn generate(n: u64, export: &Path, more: Option<(&Path, u64)>) -> Result<Generated> {
     let total = n + more.map_or(0, |m| m.1);
     let mut g = Generator::new(total)?;
-    let mut out = BufWriter::new(File::create(export).with_context(|| format!("cannot create {}", export.display()))?);
-    let genesis = g.seal(Event::TreatyRegistered(TreatyRegistered { treaty: treaty()? }), true)?;
+    let mut out = BufWriter::new(
+        File::create(export).with_context(|| format!("cannot create {}", export.display()))?,
+    );
+    let genesis = g.seal(
+        Event::TreatyRegistered(TreatyRegistered { treaty: treaty()? }),
+        true,
+    )?;
     out.write_all(genesis.line())?;
     out.write_all(b"\n")?;
     let first_registrar = Event::KeyAuthorized(KeyAuthorized {
@@ -491,7 +517,9 @@ pub fn generate(n: u64, export: &Path, more: Option<(&Path, u64)>) -> Result<Gen
     }
     out.flush()?;
     if let Some((path, more_n)) = more {
-        let mut out = BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+        let mut out = BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        );
         for _ in 0..more_n {
             let (e, _) = g.next_event(seq)?;
             // Sealed and checked like the rest, with the root key (which `append` will use).

@@ -63,12 +63,21 @@ fn parse_args(args: &[String]) -> Result<Args> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--entries" => {
-                let n = it.next().ok_or_else(|| anyhow!("--entries needs a number"))?;
-                out.entries = n.replace('_', "").parse().with_context(|| format!("--entries {n}"))?;
+                let n = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--entries needs a number"))?;
+                out.entries = n
+                    .replace('_', "")
+                    .parse()
+                    .with_context(|| format!("--entries {n}"))?;
             }
             "--quick" => out.entries = QUICK,
             "--json" => out.json = true,
-            "--dir" => out.dir = Some(PathBuf::from(it.next().ok_or_else(|| anyhow!("--dir needs a path"))?)),
+            "--dir" => {
+                out.dir = Some(PathBuf::from(
+                    it.next().ok_or_else(|| anyhow!("--dir needs a path"))?,
+                ))
+            }
             "--help" | "-h" => bail!(
                 "usage: depositary-bench [--entries N | --quick] [--json] [--dir PATH]\n  --entries N  ledger size (default 1,000,000)\n  --quick      {QUICK} entries, for CI\n  --json       print the figures as JSON\n  --dir PATH   work in PATH (default: a temporary folder)"
             ),
@@ -76,7 +85,9 @@ fn parse_args(args: &[String]) -> Result<Args> {
         }
     }
     if out.entries < 500 {
-        bail!("--entries must be at least 500 (the synthetic treaty's first acts alone take 354 entries)");
+        bail!(
+            "--entries must be at least 500 (the synthetic treaty's first acts alone take 354 entries)"
+        );
     }
     Ok(out)
 }
@@ -92,11 +103,16 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+    format!(
+        "{cpu}, {cores} cores, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 fn s(p: &Path) -> Result<&str> {
-    p.to_str().ok_or_else(|| anyhow!("non-UTF-8 path {}", p.display()))
+    p.to_str()
+        .ok_or_else(|| anyhow!("non-UTF-8 path {}", p.display()))
 }
 
 fn rate(n: u64, run: ChildRun) -> f64 {
@@ -111,14 +127,19 @@ fn run(args: Args) -> Result<Report> {
             d.clone()
         }
         None => {
-            tmp = tempfile::Builder::new().prefix("depositary-bench-").tempdir()?;
+            tmp = tempfile::Builder::new()
+                .prefix("depositary-bench-")
+                .tempdir()?;
             tmp.path().to_owned()
         }
     };
     let n = args.entries;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let batch = depositary_core::stream::DEFAULT_CHUNK / threads;
-    eprintln!("generating a valid synthetic ledger of {n} entries and {n} further events in {}", dir.display());
+    eprintln!(
+        "generating a valid synthetic ledger of {n} entries and {n} further events in {}",
+        dir.display()
+    );
     let started = Instant::now();
     let export = dir.join("ledger.jsonl");
     let more = dir.join("more.jsonl");
@@ -133,7 +154,9 @@ fn run(args: Args) -> Result<Report> {
     }
 
     let mut figures = Vec::new();
-    eprintln!("reference: Ed25519 batch verification of the same {n} signatures on {threads} threads");
+    eprintln!(
+        "reference: Ed25519 batch verification of the same {n} signatures on {threads} threads"
+    );
     let sigs = Signatures::of_export(&export)?;
     let batch_rate = sigs.batch_verify_rate(threads, batch)?;
     let signing_sample = sigs.len().min(50_000);
@@ -143,7 +166,15 @@ fn run(args: Args) -> Result<Report> {
     eprintln!("verify (export)");
     let verify = depositary(&["verify", s(&export)?])?;
     let verify_rate = rate(n, verify);
-    figures.push(ratio_figure("verify", verify_rate, "entries/s", "Ed25519 batch verification, all cores", batch_rate, 0.8, ">= 0.8"));
+    figures.push(ratio_figure(
+        "verify",
+        verify_rate,
+        "entries/s",
+        "Ed25519 batch verification, all cores",
+        batch_rate,
+        0.8,
+        ">= 0.8",
+    ));
     figures.push(Figure {
         name: "verify_peak_memory",
         value: verify.max_rss_kib as f64 / 1024.0,
@@ -159,7 +190,15 @@ fn run(args: Args) -> Result<Report> {
     let db = dir.join("ledger.db");
     remove_ledger(&db);
     let import = depositary(&["--ledger", s(&db)?, "import", s(&export)?])?;
-    figures.push(ratio_figure("import", rate(n, import), "entries/s", "verify (export), same run", verify_rate, 0.5, ">= 0.5"));
+    figures.push(ratio_figure(
+        "import",
+        rate(n, import),
+        "entries/s",
+        "verify (export), same run",
+        verify_rate,
+        0.5,
+        ">= 0.5",
+    ));
 
     // A copy for the batch append, before anything else is appended to the ledger (the
     // further events name seqs, for corrections, that follow its head).
@@ -169,14 +208,45 @@ fn run(args: Args) -> Result<Report> {
 
     eprintln!("verify (ledger)");
     let verify_db = depositary(&["--ledger", s(&db)?, "verify"])?;
-    figures.push(ratio_figure("verify_db", rate(n, verify_db), "entries/s", "Ed25519 batch verification, all cores", batch_rate, 0.7, ">= 0.7"));
+    figures.push(ratio_figure(
+        "verify_db",
+        rate(n, verify_db),
+        "entries/s",
+        "Ed25519 batch verification, all cores",
+        batch_rate,
+        0.7,
+        ">= 0.7",
+    ));
 
     eprintln!("status");
     let now = median_of(5, &["--ledger", s(&db)?, "status", "--format", "json"])?;
-    figures.push(time_figure("status_now", now, "< 100 ms at N = 1,000,000", 0.1, n));
+    figures.push(time_figure(
+        "status_now",
+        now,
+        "< 100 ms at N = 1,000,000",
+        0.1,
+        n,
+    ));
     let middle = generated.middle.to_string();
-    let as_of = median_of(3, &["--ledger", s(&db)?, "status", "--format", "json", "--as-of", &middle])?;
-    figures.push(time_figure("status_as_of", as_of, "< 2 s at N = 1,000,000", 2.0, n));
+    let as_of = median_of(
+        3,
+        &[
+            "--ledger",
+            s(&db)?,
+            "status",
+            "--format",
+            "json",
+            "--as-of",
+            &middle,
+        ],
+    )?;
+    figures.push(time_figure(
+        "status_as_of",
+        as_of,
+        "< 2 s at N = 1,000,000",
+        2.0,
+        n,
+    ));
 
     eprintln!("append one entry (ledger of {n} vs {SMALL} entries)");
     let small_db = dir.join("small.db");
@@ -215,8 +285,24 @@ fn run(args: Args) -> Result<Report> {
     });
 
     eprintln!("append --events ({n} events)");
-    let appended = depositary(&["--ledger", s(&batch_db)?, "append", "--key", s(&key)?, "--events", s(&more)?])?;
-    figures.push(ratio_figure("append_batch", rate(n, appended), "entries/s", "Ed25519 signing, one core", signing_rate, 0.6, ">= 0.6"));
+    let appended = depositary(&[
+        "--ledger",
+        s(&batch_db)?,
+        "append",
+        "--key",
+        s(&key)?,
+        "--events",
+        s(&more)?,
+    ])?;
+    figures.push(ratio_figure(
+        "append_batch",
+        rate(n, appended),
+        "entries/s",
+        "Ed25519 signing, one core",
+        signing_rate,
+        0.6,
+        ">= 0.6",
+    ));
     remove_ledger(&batch_db);
 
     Ok(Report {
@@ -229,7 +315,15 @@ fn run(args: Args) -> Result<Report> {
     })
 }
 
-fn ratio_figure(name: &'static str, value: f64, unit: &'static str, reference: &'static str, reference_value: f64, target: f64, target_text: &'static str) -> Figure {
+fn ratio_figure(
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    reference: &'static str,
+    reference_value: f64,
+    target: f64,
+    target_text: &'static str,
+) -> Figure {
     let ratio = value / reference_value;
     Figure {
         name,
@@ -243,7 +337,13 @@ fn ratio_figure(name: &'static str, value: f64, unit: &'static str, reference: &
     }
 }
 
-fn time_figure(name: &'static str, run: ChildRun, target: &'static str, limit_s: f64, n: u64) -> Figure {
+fn time_figure(
+    name: &'static str,
+    run: ChildRun,
+    target: &'static str,
+    limit_s: f64,
+    n: u64,
+) -> Figure {
     Figure {
         name,
         value: run.wall.as_secs_f64() * 1000.0,
@@ -269,11 +369,22 @@ fn set_owner_only(p: &Path) -> Result<()> {
 }
 
 fn print_table(r: &Report) {
-    println!("Depositary benchmark: {} entries, {} ({} verification threads, batches of {})", r.entries, r.machine, r.threads, r.batch);
-    println!("(synthetic ledger generated in {:.1} s; every figure measured in this run)\n", r.generated_in_seconds);
-    println!("{:<20} {:>14} {:<10} {:>9}  {:<10} {:<6} reference", "figure", "value", "unit", "ratio", "target", "met");
+    println!(
+        "Depositary benchmark: {} entries, {} ({} verification threads, batches of {})",
+        r.entries, r.machine, r.threads, r.batch
+    );
+    println!(
+        "(synthetic ledger generated in {:.1} s; every figure measured in this run)\n",
+        r.generated_in_seconds
+    );
+    println!(
+        "{:<20} {:>14} {:<10} {:>9}  {:<10} {:<6} reference",
+        "figure", "value", "unit", "ratio", "target", "met"
+    );
     for f in &r.figures {
-        let ratio = f.ratio.map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"));
+        let ratio = f
+            .ratio
+            .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"));
         let met = match f.met {
             Some(true) => "yes",
             Some(false) => "NO",
@@ -283,7 +394,10 @@ fn print_table(r: &Report) {
             (Some(r), Some(v)) => format!("{r}: {v:.1}"),
             _ => String::new(),
         };
-        println!("{:<20} {:>14.1} {:<10} {:>9}  {:<10} {:<6} {}", f.name, f.value, f.unit, ratio, f.target, met, reference);
+        println!(
+            "{:<20} {:>14.1} {:<10} {:>9}  {:<10} {:<6} {}",
+            f.name, f.value, f.unit, ratio, f.target, met, reference
+        );
     }
 }
 

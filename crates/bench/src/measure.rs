@@ -30,7 +30,11 @@ pub fn depositary(args: &[&str]) -> Result<ChildRun> {
         .with_context(|| format!("cannot run {}", exe.display()))?;
     let report = String::from_utf8_lossy(&out.stderr);
     let last = report.lines().last().unwrap_or_default();
-    let fields: Vec<&str> = last.strip_prefix("watch: ").unwrap_or_default().split(' ').collect();
+    let fields: Vec<&str> = last
+        .strip_prefix("watch: ")
+        .unwrap_or_default()
+        .split(' ')
+        .collect();
     let [code, nanos, rss] = fields[..] else {
         bail!("the watcher said: {report}");
     };
@@ -72,9 +76,13 @@ pub fn watch(args: &[String]) -> Result<()> {
 
 /// The median of `runs` runs of `depositary ARGS`.
 pub fn median_of(runs: usize, args: &[&str]) -> Result<ChildRun> {
-    let mut all = (0..runs.max(1)).map(|_| depositary(args)).collect::<Result<Vec<_>>>()?;
+    let mut all = (0..runs.max(1))
+        .map(|_| depositary(args))
+        .collect::<Result<Vec<_>>>()?;
     all.sort_by_key(|r| r.wall);
-    all.get(all.len() / 2).copied().ok_or_else(|| anyhow!("no run"))
+    all.get(all.len() / 2)
+        .copied()
+        .ok_or_else(|| anyhow!("no run"))
 }
 
 /// The signatures of an export: messages, signatures and keys, as batch verification takes
@@ -103,7 +111,8 @@ impl Signatures {
                 .or_insert_with(|| depositary_core::keys::check_public(e.signer))
                 .clone();
             s.keys.push(key?);
-            s.sigs.push(ed25519_dalek::Signature::from_bytes(e.sig.as_bytes()));
+            s.sigs
+                .push(ed25519_dalek::Signature::from_bytes(e.sig.as_bytes()));
             s.messages.push(p.signed_message());
         }
         Ok(s)
@@ -129,8 +138,16 @@ impl Signatures {
                         let mut all_ok = true;
                         for start in (from..to).step_by(batch.max(1)) {
                             let end = (start + batch).min(to);
-                            let msgs: Vec<&[u8]> = self.messages[start..end].iter().map(Vec::as_slice).collect();
-                            all_ok &= ed25519_dalek::verify_batch(&msgs, &self.sigs[start..end], &self.keys[start..end]).is_ok();
+                            let msgs: Vec<&[u8]> = self.messages[start..end]
+                                .iter()
+                                .map(Vec::as_slice)
+                                .collect();
+                            all_ok &= ed25519_dalek::verify_batch(
+                                &msgs,
+                                &self.sigs[start..end],
+                                &self.keys[start..end],
+                            )
+                            .is_ok();
                         }
                         all_ok
                     })

@@ -3,8 +3,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
-use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::hex;
@@ -220,6 +221,18 @@ impl Date {
         self.0
     }
 
+    /// Days since 0001-01-01 (which is day 1), for compact storage.
+    pub fn to_days(self) -> i32 {
+        self.0.num_days_from_ce()
+    }
+
+    /// The date `days` days after 0000-12-31 (the inverse of [`Date::to_days`]).
+    pub fn from_days(days: i32) -> Option<Date> {
+        NaiveDate::from_num_days_from_ce_opt(days)
+            .filter(|d| (1..=9999).contains(&d.year()))
+            .map(Date)
+    }
+
     /// The date `days` calendar days later ("the ninetieth day after" = `plus_days(90)`).
     pub fn plus_days(self, days: u32) -> Option<Date> {
         self.0
@@ -243,26 +256,43 @@ impl Date {
     }
 }
 
+/// Reads `N` ASCII digits as a number.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// Reads `YYYY-MM-DD` from the first ten bytes.
+fn parse_ymd(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y = i32::try_from(digits(&b[..4])?).ok()?;
+    NaiveDate::from_ymd_opt(y, digits(&b[5..7])?, digits(&b[8..10])?).filter(|d| d.year() >= 1)
+}
+
 impl FromStr for Date {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Date, ValueError> {
         let b = s.as_bytes();
-        let shape_ok = b.len() == 10
-            && b.iter().enumerate().all(|(i, c)| match i {
-                4 | 7 => *c == b'-',
-                _ => c.is_ascii_digit(),
-            });
-        let parsed = shape_ok
-            .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        (b.len() == 10)
+            .then(|| parse_ymd(b))
             .flatten()
-            .filter(|d| d.year() >= 1);
-        parsed.map(Date).ok_or_else(|| ValueError::Date(clip(s)))
+            .map(Date)
+            .ok_or_else(|| ValueError::Date(clip(s)))
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            self.0.month(),
+            self.0.day()
+        )
     }
 }
 
@@ -293,32 +323,39 @@ impl Instant {
     }
 }
 
-use chrono::Timelike as _;
-
 impl FromStr for Instant {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Instant, ValueError> {
         let b = s.as_bytes();
-        let shape_ok = b.len() == 20
-            && b.iter().enumerate().all(|(i, c)| match i {
-                4 | 7 => *c == b'-',
-                10 => *c == b'T',
-                13 | 16 => *c == b':',
-                19 => *c == b'Z',
-                _ => c.is_ascii_digit(),
-            });
-        shape_ok
-            .then(|| NaiveDateTime::parse_from_str(&s[..19], "%Y-%m-%dT%H:%M:%S").ok())
-            .flatten()
-            .filter(|t| t.year() >= 1 && t.nanosecond() == 0)
-            .map(Instant)
-            .ok_or_else(|| ValueError::Instant(clip(s)))
+        let parsed =
+            (b.len() == 20 && b[10] == b'T' && b[13] == b':' && b[16] == b':' && b[19] == b'Z')
+                .then(|| {
+                    let date = parse_ymd(b)?;
+                    let time = NaiveTime::from_hms_opt(
+                        digits(&b[11..13])?,
+                        digits(&b[14..16])?,
+                        digits(&b[17..19])?,
+                    )?;
+                    Some(Instant(date.and_time(time)))
+                })
+                .flatten();
+        parsed.ok_or_else(|| ValueError::Instant(clip(s)))
     }
 }
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%SZ"))
+        let (d, t) = (self.0.date(), self.0.time());
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            d.year(),
+            d.month(),
+            d.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
     }
 }
 
@@ -357,7 +394,7 @@ macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, $what:expr, $rule:expr, $check:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The identifier as written.
@@ -371,7 +408,7 @@ macro_rules! identifier {
             fn from_str(s: &str) -> Result<Self, ValueError> {
                 let check: fn(&[u8]) -> bool = $check;
                 if check(s.as_bytes()) {
-                    Ok($name(s.to_owned()))
+                    Ok($name(Arc::from(s)))
                 } else {
                     Err(ValueError::Identifier { what: $what, value: clip(s), rule: $rule })
                 }
@@ -454,7 +491,7 @@ macro_rules! text {
     ($(#[$doc:meta])* $name:ident, $what:expr, $max:expr, $newlines:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The longest text allowed, in bytes of UTF-8.
@@ -469,7 +506,7 @@ macro_rules! text {
         impl FromStr for $name {
             type Err = ValueError;
             fn from_str(s: &str) -> Result<Self, ValueError> {
-                check_text($what, s, $max, $newlines).map(|()| $name(s.to_owned()))
+                check_text($what, s, $max, $newlines).map(|()| $name(Arc::from(s)))
             }
         }
 

@@ -800,10 +800,15 @@ pub struct Parties<'a> {
 impl<'a> Parties<'a> {
     /// Computes the treaty's entry into force from `all` participants' instruments.
     pub fn new(treaty: &'a TreatyInfo, all: &[Participant]) -> Parties<'a> {
-        Parties {
+        Parties::with(
             treaty,
-            eif: EntryIntoForce::compute(&treaty.rules, all, Date::LAST),
-        }
+            EntryIntoForce::compute(&treaty.rules, all, Date::LAST),
+        )
+    }
+
+    /// From an entry into force already computed.
+    pub fn with(treaty: &'a TreatyInfo, eif: EntryIntoForce) -> Parties<'a> {
+        Parties { treaty, eif }
     }
 
     /// The first day a Party may propose an amendment, if the treaty is in force.

@@ -9,6 +9,8 @@ use std::convert::Infallible;
 use depositary_core::event::{InstrumentKind, StatementKind};
 use depositary_core::treaty::{ParticipantKind, ParticipantSpec, Rules};
 use depositary_core::{AmendmentId, Date, Event, Label, PartyId, Seq, Treaty, TreatyId};
+
+use crate::count::EntryIntoForce;
 use serde::{Deserialize, Serialize};
 
 /// The treaty itself: everything of entry 0 but the registry.
@@ -210,6 +212,15 @@ pub trait Facts {
         &self,
         as_of: Date,
     ) -> Result<BTreeMap<PartyId, StatementCounts>, Self::Error>;
+    /// The treaty's entry into force by every instrument known, whatever its date.
+    /// Implementations cache it; it changes only when an instrument does.
+    fn entry_into_force(&self) -> Result<EntryIntoForce, Self::Error> {
+        Ok(EntryIntoForce::compute(
+            &self.treaty().rules,
+            &self.participants()?,
+            Date::LAST,
+        ))
+    }
 
     /// Stores a participant, new or changed.
     fn put_participant(&mut self, p: &Participant) -> Result<(), Self::Error>;
@@ -225,16 +236,84 @@ pub trait Facts {
     fn void(&mut self, seq: Seq, act: &Act) -> Result<(), Self::Error>;
 }
 
-/// The projection's records in memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The projection's records in memory. What each entry did is kept packed in 16 bytes, so
+/// that a million entries take 16 MB.
+#[derive(Debug, Clone)]
 pub struct MemFacts {
     treaty: TreatyInfo,
     participants: BTreeMap<PartyId, Participant>,
     amendments: BTreeMap<AmendmentId, Amendment>,
     /// What entry `i` did; entry 0 is the treaty's registration.
-    acts: Vec<Act>,
-    voided: std::collections::BTreeSet<Seq>,
+    acts: Vec<Packed>,
+    /// Participant ids and amendment ids, numbered for `acts`.
+    party_ids: Interner<PartyId>,
+    amendment_ids: Interner<AmendmentId>,
+    voided: std::collections::HashSet<Seq>,
+    eif: std::cell::Cell<Option<EntryIntoForce>>,
 }
+
+impl PartialEq for MemFacts {
+    fn eq(&self, other: &MemFacts) -> bool {
+        self.treaty == other.treaty
+            && self.participants == other.participants
+            && self.amendments == other.amendments
+            && self.voided == other.voided
+            && (0..self.acts.len().max(other.acts.len())).all(|i| {
+                let seq = Seq::new(i as u64).unwrap_or(Seq::GENESIS);
+                matches!((self.act(seq), other.act(seq)), (Ok(a), Ok(b)) if a == b)
+            })
+    }
+}
+
+/// Numbers for values, so that packed records can name them.
+#[derive(Debug, Clone)]
+struct Interner<T> {
+    values: Vec<T>,
+    numbers: std::collections::HashMap<T, u32>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            values: Vec::new(),
+            numbers: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Interner<T> {
+    fn number(&mut self, v: &T) -> u32 {
+        if let Some(n) = self.numbers.get(v) {
+            return *n;
+        }
+        let n = self.values.len() as u32;
+        self.values.push(v.clone());
+        self.numbers.insert(v.clone(), n);
+        n
+    }
+
+    fn get(&self, n: u32) -> Option<&T> {
+        self.values.get(n as usize)
+    }
+}
+
+/// An [`Act`] in 16 bytes: which act, and the numbers of its participant, amendment, date
+/// and statement kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed {
+    tag: u8,
+    kind: u8,
+    party: u32,
+    amendment: u32,
+    date: i32,
+}
+
+const NOT_VOIDABLE: [&str; 4] = [
+    "treaty_registered",
+    "key_authorized",
+    "key_revoked",
+    "correction",
+];
 
 impl MemFacts {
     /// The records right after entry 0 registered `treaty`.
@@ -247,9 +326,74 @@ impl MemFacts {
                 .map(|p| (p.id.clone(), Participant::registered(p, Seq::GENESIS)))
                 .collect(),
             amendments: BTreeMap::new(),
-            acts: vec![Act::NotVoidable("treaty_registered")],
+            acts: vec![Packed {
+                tag: 0,
+                kind: 0,
+                party: 0,
+                amendment: 0,
+                date: 0,
+            }],
+            party_ids: Interner::default(),
+            amendment_ids: Interner::default(),
             voided: Default::default(),
+            eif: std::cell::Cell::new(None),
         }
+    }
+
+    fn pack(&mut self, act: &Act) -> Packed {
+        let mut p = Packed {
+            tag: 0,
+            kind: 0,
+            party: 0,
+            amendment: 0,
+            date: 0,
+        };
+        match act {
+            Act::NotVoidable(name) => {
+                p.tag = NOT_VOIDABLE.iter().position(|n| n == name).unwrap_or(0) as u8;
+            }
+            Act::Signed(party) => (p.tag, p.party) = (10, self.party_ids.number(party)),
+            Act::Ratified(party) => (p.tag, p.party) = (11, self.party_ids.number(party)),
+            Act::Denounced(party) => (p.tag, p.party) = (12, self.party_ids.number(party)),
+            Act::ParticipantRegistered(party) => {
+                (p.tag, p.party) = (13, self.party_ids.number(party))
+            }
+            Act::Statement { party, date, kind } => {
+                p.tag = 14;
+                p.party = self.party_ids.number(party);
+                p.date = date.to_days();
+                p.kind = kind_index(*kind) as u8;
+            }
+            Act::AmendmentProposed(a) => (p.tag, p.amendment) = (20, self.amendment_ids.number(a)),
+            Act::AmendmentAdopted(a) => (p.tag, p.amendment) = (21, self.amendment_ids.number(a)),
+            Act::AmendmentAccepted(a, party) => {
+                p.tag = 22;
+                p.amendment = self.amendment_ids.number(a);
+                p.party = self.party_ids.number(party);
+            }
+        }
+        p
+    }
+
+    fn unpack(&self, p: Packed) -> Option<Act> {
+        let party = || self.party_ids.get(p.party).cloned();
+        let amendment = || self.amendment_ids.get(p.amendment).cloned();
+        Some(match p.tag {
+            0..=3 => Act::NotVoidable(NOT_VOIDABLE[usize::from(p.tag)]),
+            10 => Act::Signed(party()?),
+            11 => Act::Ratified(party()?),
+            12 => Act::Denounced(party()?),
+            13 => Act::ParticipantRegistered(party()?),
+            14 => Act::Statement {
+                party: party()?,
+                date: Date::from_days(p.date)?,
+                kind: *StatementKind::ALL.get(usize::from(p.kind))?,
+            },
+            20 => Act::AmendmentProposed(amendment()?),
+            21 => Act::AmendmentAdopted(amendment()?),
+            22 => Act::AmendmentAccepted(amendment()?, party()?),
+            _ => return None,
+        })
     }
 }
 
@@ -281,7 +425,9 @@ impl Facts for MemFacts {
     }
 
     fn act(&self, seq: Seq) -> Result<Option<Act>, Infallible> {
-        Ok(seq_index(seq).and_then(|i| self.acts.get(i)).cloned())
+        Ok(seq_index(seq)
+            .and_then(|i| self.acts.get(i))
+            .and_then(|p| self.unpack(*p)))
     }
 
     fn is_voided(&self, seq: Seq) -> Result<bool, Infallible> {
@@ -292,22 +438,38 @@ impl Facts for MemFacts {
         &self,
         as_of: Date,
     ) -> Result<BTreeMap<PartyId, StatementCounts>, Infallible> {
-        let mut out: BTreeMap<PartyId, StatementCounts> = BTreeMap::new();
-        for (i, act) in self.acts.iter().enumerate() {
-            if let Act::Statement { party, date, kind } = act
-                && *date <= as_of
+        let mut by_number: std::collections::HashMap<u32, StatementCounts> = Default::default();
+        let limit = as_of.to_days();
+        for (i, p) in self.acts.iter().enumerate() {
+            if p.tag == 14
+                && p.date <= limit
                 && !self
                     .voided
                     .contains(&Seq::new(i as u64).unwrap_or(Seq::GENESIS))
             {
-                out.entry(party.clone()).or_default()[kind_index(*kind)] += 1;
+                by_number.entry(p.party).or_default()[usize::from(p.kind)] += 1;
             }
         }
-        Ok(out)
+        Ok(by_number
+            .into_iter()
+            .filter_map(|(n, c)| self.party_ids.get(n).map(|id| (id.clone(), c)))
+            .collect())
+    }
+
+    fn entry_into_force(&self) -> Result<EntryIntoForce, Infallible> {
+        if let Some(e) = self.eif.get() {
+            return Ok(e);
+        }
+        let e = EntryIntoForce::compute(&self.treaty.rules, &self.participants()?, Date::LAST);
+        self.eif.set(Some(e));
+        Ok(e)
     }
 
     fn put_participant(&mut self, p: &Participant) -> Result<(), Infallible> {
-        self.participants.insert(p.id.clone(), p.clone());
+        let old = self.participants.insert(p.id.clone(), p.clone());
+        if old.is_none_or(|o| o.instrument != p.instrument) {
+            self.eif.set(None);
+        }
         Ok(())
     }
 
@@ -318,6 +480,7 @@ impl Facts for MemFacts {
 
     fn remove_participant(&mut self, id: &PartyId) -> Result<(), Infallible> {
         self.participants.remove(id);
+        self.eif.set(None);
         Ok(())
     }
 
@@ -332,7 +495,8 @@ impl Facts for MemFacts {
             Some(self.acts.len()),
             "acts are recorded in order"
         );
-        self.acts.push(act.clone());
+        let packed = self.pack(act);
+        self.acts.push(packed);
         Ok(())
     }
 

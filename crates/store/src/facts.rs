@@ -3,25 +3,31 @@
 //! the history. Reads are cached for the life of one [`SqlFacts`] (one transaction).
 
 use std::cell::{Cell, Ref, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use depositary_core::{AmendmentId, Date, Entry, PartyId, Seq};
+use depositary_projection::count::EntryIntoForce;
 use depositary_projection::facts::{Amendment, StatementCounts, kind_index};
 use depositary_projection::{Act, Facts, Participant, TreatyInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
 
-/// The projection's records of one ledger, read and written through `conn`.
+/// The projection's records of one ledger, read and written through `conn`. Records read or
+/// written are kept in memory for the life of the value (one transaction); changed records
+/// are written back by [`SqlFacts::flush`], which the store calls before it commits.
 pub struct SqlFacts<'c> {
     conn: &'c Connection,
     treaty: TreatyInfo,
-    /// Every participant, once `participants_loaded`; writes keep it current.
-    participants: RefCell<BTreeMap<PartyId, Participant>>,
-    participants_loaded: Cell<bool>,
-    /// Every amendment, once `amendments_loaded`.
-    amendments: RefCell<BTreeMap<AmendmentId, Amendment>>,
-    amendments_loaded: Cell<bool>,
+    /// Participants read or written (`None`: known not to exist).
+    participants: RefCell<HashMap<PartyId, Option<Participant>>>,
+    /// Whether `participants` holds every participant.
+    participants_complete: Cell<bool>,
+    /// Amendments, once loaded (all at once: there are few).
+    amendments: RefCell<Option<BTreeMap<AmendmentId, Amendment>>>,
+    dirty_participants: BTreeSet<PartyId>,
+    dirty_amendments: BTreeSet<AmendmentId>,
+    eif: Cell<Option<EntryIntoForce>>,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
@@ -35,20 +41,26 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, S
 }
 
 impl<'c> SqlFacts<'c> {
+    fn with(conn: &'c Connection, treaty: TreatyInfo) -> SqlFacts<'c> {
+        SqlFacts {
+            conn,
+            treaty,
+            participants: RefCell::default(),
+            participants_complete: Cell::new(false),
+            amendments: RefCell::new(None),
+            dirty_participants: BTreeSet::new(),
+            dirty_amendments: BTreeSet::new(),
+            eif: Cell::new(None),
+        }
+    }
+
     /// The records of the ledger behind `conn`.
     pub fn load(conn: &'c Connection) -> Result<SqlFacts<'c>, StoreError> {
         let info: String = conn
             .query_row("SELECT info FROM p_treaty WHERE id = 1", [], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::Corrupt("the ledger has no treaty record".into()))?;
-        Ok(SqlFacts {
-            conn,
-            treaty: from_json("treaty", &info)?,
-            participants: RefCell::default(),
-            participants_loaded: Cell::new(false),
-            amendments: RefCell::default(),
-            amendments_loaded: Cell::new(false),
-        })
+        Ok(SqlFacts::with(conn, from_json("treaty", &info)?))
     }
 
     /// Writes the records of entry 0: the treaty and its registry.
@@ -61,48 +73,88 @@ impl<'c> SqlFacts<'c> {
             "INSERT INTO p_treaty (id, info) VALUES (1, ?1)",
             [json(&info)?],
         )?;
-        let mut facts = SqlFacts {
-            conn,
-            treaty: info,
-            participants: RefCell::default(),
-            participants_loaded: Cell::new(false),
-            amendments: RefCell::default(),
-            amendments_loaded: Cell::new(false),
-        };
+        let mut facts = SqlFacts::with(conn, info);
         for spec in &treaty.participants {
             facts.put_participant(&Participant::registered(spec, Seq::GENESIS))?;
         }
+        facts.participants_complete.set(true);
+        facts.flush()?;
         Ok(facts)
     }
 
-    fn all_participants(&self) -> Result<Ref<'_, BTreeMap<PartyId, Participant>>, StoreError> {
-        if !self.participants_loaded.get() {
-            let mut stmt = self.conn.prepare_cached("SELECT rec FROM p_participants")?;
-            let mut map = BTreeMap::new();
-            for rec in stmt.query_map([], |r| r.get::<_, String>(0))? {
-                let p: Participant = from_json("participant", &rec?)?;
-                map.insert(p.id.clone(), p);
+    /// Writes the changed records back.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        let participants = self.participants.borrow();
+        for id in std::mem::take(&mut self.dirty_participants) {
+            match participants.get(&id) {
+                Some(Some(p)) => {
+                    self.conn
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO p_participants (id, rec) VALUES (?1, ?2)",
+                        )?
+                        .execute(params![id.as_str(), json(p)?])?;
+                }
+                _ => {
+                    self.conn
+                        .prepare_cached("DELETE FROM p_participants WHERE id = ?1")?
+                        .execute([id.as_str()])?;
+                }
             }
-            *self.participants.borrow_mut() = map;
-            self.participants_loaded.set(true);
         }
-        Ok(self.participants.borrow())
+        let amendments = self.amendments.borrow();
+        for id in std::mem::take(&mut self.dirty_amendments) {
+            match amendments.as_ref().and_then(|m| m.get(&id)) {
+                Some(a) => {
+                    self.conn
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO p_amendments (id, rec) VALUES (?1, ?2)",
+                        )?
+                        .execute(params![id.as_str(), json(a)?])?;
+                }
+                None => {
+                    self.conn
+                        .prepare_cached("DELETE FROM p_amendments WHERE id = ?1")?
+                        .execute([id.as_str()])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_all_participants(&self) -> Result<(), StoreError> {
+        if self.participants_complete.get() {
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached("SELECT rec FROM p_participants")?;
+        let mut cache = self.participants.borrow_mut();
+        for rec in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            let p: Participant = from_json("participant", &rec?)?;
+            // Records changed in this transaction are newer than the table's.
+            cache.entry(p.id.clone()).or_insert(Some(p));
+        }
+        self.participants_complete.set(true);
+        Ok(())
     }
 
     fn all_amendments(&self) -> Result<Ref<'_, BTreeMap<AmendmentId, Amendment>>, StoreError> {
-        if !self.amendments_loaded.get() {
+        if self.amendments.borrow().is_none() {
             let mut stmt = self.conn.prepare_cached("SELECT rec FROM p_amendments")?;
             let mut map = BTreeMap::new();
             for rec in stmt.query_map([], |r| r.get::<_, String>(0))? {
                 let a: Amendment = from_json("amendment", &rec?)?;
                 map.insert(a.id.clone(), a);
             }
-            *self.amendments.borrow_mut() = map;
-            self.amendments_loaded.set(true);
+            *self.amendments.borrow_mut() = Some(map);
         }
-        Ok(self.amendments.borrow())
+        Ok(Ref::map(self.amendments.borrow(), |m| match m {
+            Some(m) => m,
+            None => &EMPTY_AMENDMENTS,
+        }))
     }
 }
+
+/// What `all_amendments` lends before loading (never, since it loads first).
+static EMPTY_AMENDMENTS: BTreeMap<AmendmentId, Amendment> = BTreeMap::new();
 
 impl Facts for SqlFacts<'_> {
     type Error = StoreError;
@@ -112,18 +164,39 @@ impl Facts for SqlFacts<'_> {
     }
 
     fn participant(&self, id: &PartyId) -> Result<Option<Participant>, StoreError> {
-        if self.participants_loaded.get() {
-            return Ok(self.participants.borrow().get(id).cloned());
+        if let Some(known) = self.participants.borrow().get(id) {
+            return Ok(known.clone());
+        }
+        if self.participants_complete.get() {
+            return Ok(None);
         }
         let mut stmt = self
             .conn
             .prepare_cached("SELECT rec FROM p_participants WHERE id = ?1")?;
         let rec: Option<String> = stmt.query_row([id.as_str()], |r| r.get(0)).optional()?;
-        rec.map(|r| from_json("participant", &r)).transpose()
+        let p: Option<Participant> = rec.map(|r| from_json("participant", &r)).transpose()?;
+        self.participants.borrow_mut().insert(id.clone(), p.clone());
+        Ok(p)
     }
 
     fn participants(&self) -> Result<Vec<Participant>, StoreError> {
-        Ok(self.all_participants()?.values().cloned().collect())
+        self.load_all_participants()?;
+        Ok(self
+            .participants
+            .borrow()
+            .values()
+            .flatten()
+            .cloned()
+            .collect())
+    }
+
+    fn entry_into_force(&self) -> Result<EntryIntoForce, StoreError> {
+        if let Some(e) = self.eif.get() {
+            return Ok(e);
+        }
+        let e = EntryIntoForce::compute(&self.treaty.rules, &self.participants()?, Date::LAST);
+        self.eif.set(Some(e));
+        Ok(e)
     }
 
     fn amendment(&self, id: &AmendmentId) -> Result<Option<Amendment>, StoreError> {
@@ -166,7 +239,8 @@ impl Facts for SqlFacts<'_> {
         if everything {
             // Every live statement is dated on or before `as_of`: the participants' own
             // counts answer without a scan.
-            for p in self.all_participants()?.values() {
+            self.load_all_participants()?;
+            for p in self.participants.borrow().values().flatten() {
                 if p.statements.iter().any(|n| *n > 0) {
                     out.insert(p.id.clone(), p.statements);
                 }
@@ -202,40 +276,37 @@ impl Facts for SqlFacts<'_> {
     }
 
     fn put_participant(&mut self, p: &Participant) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("INSERT OR REPLACE INTO p_participants (id, rec) VALUES (?1, ?2)")?;
-        stmt.execute(params![p.id.as_str(), json(p)?])?;
-        if self.participants_loaded.get() {
-            self.participants
-                .borrow_mut()
-                .insert(p.id.clone(), p.clone());
+        let mut cache = self.participants.borrow_mut();
+        let old = cache.insert(p.id.clone(), Some(p.clone()));
+        if !matches!(old, Some(Some(o)) if o.instrument == p.instrument) {
+            self.eif.set(None);
         }
+        self.dirty_participants.insert(p.id.clone());
         Ok(())
     }
 
     fn put_amendment(&mut self, a: &Amendment) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("INSERT OR REPLACE INTO p_amendments (id, rec) VALUES (?1, ?2)")?;
-        stmt.execute(params![a.id.as_str(), json(a)?])?;
-        if self.amendments_loaded.get() {
-            self.amendments.borrow_mut().insert(a.id.clone(), a.clone());
+        drop(self.all_amendments()?);
+        if let Some(map) = self.amendments.borrow_mut().as_mut() {
+            map.insert(a.id.clone(), a.clone());
         }
+        self.dirty_amendments.insert(a.id.clone());
         Ok(())
     }
 
     fn remove_participant(&mut self, id: &PartyId) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM p_participants WHERE id = ?1", [id.as_str()])?;
-        self.participants.borrow_mut().remove(id);
+        self.participants.borrow_mut().insert(id.clone(), None);
+        self.eif.set(None);
+        self.dirty_participants.insert(id.clone());
         Ok(())
     }
 
     fn remove_amendment(&mut self, id: &AmendmentId) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM p_amendments WHERE id = ?1", [id.as_str()])?;
-        self.amendments.borrow_mut().remove(id);
+        drop(self.all_amendments()?);
+        if let Some(map) = self.amendments.borrow_mut().as_mut() {
+            map.remove(id);
+        }
+        self.dirty_amendments.insert(id.clone());
         Ok(())
     }
 

@@ -359,6 +359,7 @@ impl Store {
             count += 1;
         }
         let head = *chain.head().ok_or(StoreError::Empty)?;
+        facts.flush()?;
         drop(facts);
         tx.commit()?;
         Ok(Appended { first, head, count })
@@ -449,6 +450,9 @@ impl Store {
             Err(e) => return Err(ImportError::from_stream(e)),
         };
         write_keys(&tx, chain.keys()).map_err(ImportError::Store)?;
+        if let Some(f) = facts.as_mut() {
+            f.flush().map_err(ImportError::Store)?;
+        }
         drop(facts);
         tx.commit().map_err(|e| ImportError::Store(e.into()))?;
         Ok(Appended { first, head, count })
