@@ -260,7 +260,7 @@ impl Generator {
                 }
             });
         }
-        if seq % 25_000 == 0 {
+        if seq.is_multiple_of(25_000) {
             let old = self.registrar.public();
             self.registrar_no += 1;
             let new = registrar_key(self.registrar_no);

@@ -135,7 +135,7 @@ fn run(args: Args) -> Result<Report> {
     };
     let n = args.entries;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let batch = depositary_core::stream::DEFAULT_CHUNK / threads;
+    let batch = depositary_core::stream::DEFAULT_CHUNK;
     eprintln!(
         "generating a valid synthetic ledger of {n} entries and {n} further events in {}",
         dir.display()

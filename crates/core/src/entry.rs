@@ -163,14 +163,24 @@ impl ParsedEntry {
     /// Reads one entry from its line (without the line break): checks that the bytes are
     /// canonical, that they are an entry, and computes the entry hash.
     pub fn parse(line: &[u8]) -> Result<ParsedEntry, EntryError> {
+        ParsedEntry::parse_owned(line.to_vec())
+    }
+
+    /// As [`ParsedEntry::parse`], keeping the line it is given.
+    pub fn parse_owned(line: Vec<u8>) -> Result<ParsedEntry, EntryError> {
         if line.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLong(line.len()));
         }
-        jcs::check_canonical(line)?;
+        // The fast reader handles the common entries; everything else, and every error
+        // message, comes from the general path.
+        if let Some(entry) = crate::decode::decode_entry(&line) {
+            return Ok(ParsedEntry::from_parts(entry, line));
+        }
+        jcs::check_canonical(&line)?;
         let entry: Entry =
-            serde_json::from_slice(line).map_err(|e| EntryError::Syntax(e.to_string()))?;
+            serde_json::from_slice(&line).map_err(|e| EntryError::Syntax(e.to_string()))?;
         entry.event.check()?;
-        Ok(ParsedEntry::from_parts(entry, line.to_vec()))
+        Ok(ParsedEntry::from_parts(entry, line))
     }
 
     fn from_parts(entry: Entry, line: Vec<u8>) -> ParsedEntry {
@@ -358,7 +368,14 @@ fn check_encoding(sig: &[u8; 64]) -> Result<(), SignatureError> {
 /// weak keys (once per key, in `cache`) and the encoding of R and S (per signature).
 pub fn check_signatures(entries: Vec<ParsedEntry>, cache: &mut KeyCache) -> Vec<SignedEntry> {
     let mut outcomes: Vec<Result<(), SignatureError>> = Vec::with_capacity(entries.len());
-    let mut messages = Vec::with_capacity(entries.len());
+    // Every signed message, one after the other in one buffer.
+    let mut buffer = Vec::with_capacity(
+        entries
+            .iter()
+            .map(|p| p.line.len() + ENTRY_SIG_DOMAIN.len())
+            .sum(),
+    );
+    let mut ranges = Vec::with_capacity(entries.len());
     let mut sigs = Vec::with_capacity(entries.len());
     let mut vks = Vec::with_capacity(entries.len());
     let mut batched = Vec::with_capacity(entries.len());
@@ -370,7 +387,12 @@ pub fn check_signatures(entries: Vec<ParsedEntry>, cache: &mut KeyCache) -> Vec<
             .and_then(|vk| check_encoding(sig_bytes).map(|()| vk));
         match pre {
             Ok(vk) => {
-                messages.push(p.signed_message());
+                let start = buffer.len();
+                let (a, b) = p.sig_member;
+                buffer.extend_from_slice(ENTRY_SIG_DOMAIN);
+                buffer.extend_from_slice(&p.line[..a]);
+                buffer.extend_from_slice(&p.line[b..]);
+                ranges.push(start..buffer.len());
                 sigs.push(ed25519_dalek::Signature::from_bytes(sig_bytes));
                 vks.push(vk);
                 batched.push(i);
@@ -379,7 +401,7 @@ pub fn check_signatures(entries: Vec<ParsedEntry>, cache: &mut KeyCache) -> Vec<
             Err(e) => outcomes.push(Err(e)),
         }
     }
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let refs: Vec<&[u8]> = ranges.iter().map(|r| &buffer[r.clone()]).collect();
     if !batched.is_empty() && ed25519_dalek::verify_batch(&refs, &sigs, &vks).is_err() {
         for (k, &i) in batched.iter().enumerate() {
             if vks[k].verify_strict(refs[k], &sigs[k]).is_err() {

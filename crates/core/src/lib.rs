@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod decode;
 pub mod entry;
 pub mod event;
 pub mod hex;

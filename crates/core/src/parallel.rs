@@ -12,7 +12,11 @@ pub fn parse_and_check(lines: &[Vec<u8>], threads: usize) -> Vec<Result<SignedEn
     std::thread::scope(|scope| {
         let handles: Vec<_> = lines
             .chunks(per)
-            .map(|chunk| scope.spawn(move || parse_and_check_one_thread(chunk)))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    parse_and_check_one_thread(chunk.to_vec(), &mut KeyCache::default())
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -25,22 +29,29 @@ pub fn parse_and_check(lines: &[Vec<u8>], threads: usize) -> Vec<Result<SignedEn
     })
 }
 
-fn parse_and_check_one_thread(lines: &[Vec<u8>]) -> Vec<Result<SignedEntry, EntryError>> {
-    let mut cache = KeyCache::default();
-    let parsed: Vec<Result<ParsedEntry, EntryError>> =
-        lines.iter().map(|l| ParsedEntry::parse(l)).collect();
-    let good: Vec<ParsedEntry> = parsed
-        .iter()
-        .filter_map(|p| p.as_ref().ok().cloned())
-        .collect();
-    let mut signed = check_signatures(good, &mut cache).into_iter();
-    parsed
-        .into_iter()
-        .map(|p| match p {
-            Ok(_) => signed
+/// Parses `lines` and checks their signatures (in one batch) on the calling thread, with
+/// the keys decoded so far in `cache`.
+pub fn parse_and_check_one_thread(
+    lines: Vec<Vec<u8>>,
+    cache: &mut KeyCache,
+) -> Vec<Result<SignedEntry, EntryError>> {
+    let n = lines.len();
+    let mut errors = Vec::new();
+    let mut good = Vec::with_capacity(n);
+    for (i, line) in lines.into_iter().enumerate() {
+        match ParsedEntry::parse_owned(line) {
+            Ok(p) => good.push(p),
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    let mut signed = check_signatures(good, cache).into_iter();
+    let mut errors = errors.into_iter().peekable();
+    (0..n)
+        .map(|i| match errors.next_if(|(at, _)| *at == i) {
+            Some((_, e)) => Err(e),
+            None => signed
                 .next()
                 .ok_or_else(|| EntryError::Syntax("internal: lost an entry".into())),
-            Err(e) => Err(e),
         })
         .collect()
 }

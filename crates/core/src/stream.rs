@@ -2,13 +2,15 @@
 //! parallel, chunk by chunk, then each entry accepted in order, so memory stays bounded by
 //! the chunk and the first failure is reported with its line.
 
+use std::sync::mpsc;
+
 use crate::chain::{Chain, ChainError, Head};
-use crate::entry::{EntryError, VerifiedEntry};
-use crate::parallel::parse_and_check;
+use crate::entry::{EntryError, KeyCache, SignedEntry, VerifiedEntry};
+use crate::parallel::parse_and_check_one_thread;
 use crate::types::Seq;
 
-/// How many lines are read, parsed and signature-checked together.
-pub const DEFAULT_CHUNK: usize = 4096;
+/// How many lines are read, parsed and signature-checked together (one signature batch).
+pub const DEFAULT_CHUNK: usize = 1024;
 
 /// Where verification of a stream stopped.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,9 @@ pub enum StreamError<E: std::error::Error + 'static> {
         /// The caller's error.
         source: E,
     },
+    /// A worker thread stopped before its work was done (a bug, never the input's fault).
+    #[error("internal error: a verification worker stopped")]
+    Worker,
     /// The stream held no entry.
     #[error("the ledger is empty: it holds no entry, not even the treaty's registration")]
     Empty,
@@ -61,7 +66,7 @@ impl<E: std::error::Error + 'static> StreamError<E> {
             | StreamError::Entry { line, .. }
             | StreamError::Chain { line, .. }
             | StreamError::Rejected { line, .. } => Some(*line),
-            StreamError::Empty => None,
+            StreamError::Empty | StreamError::Worker => None,
         }
     }
 
@@ -71,7 +76,7 @@ impl<E: std::error::Error + 'static> StreamError<E> {
             StreamError::Entry { expected_seq, .. } => Some(*expected_seq),
             StreamError::Chain { source, .. } => Some(source.seq().get()),
             StreamError::Rejected { line, .. } | StreamError::Input { line, .. } => Some(line - 1),
-            StreamError::Empty => None,
+            StreamError::Empty | StreamError::Worker => None,
         }
     }
 }
@@ -79,7 +84,10 @@ impl<E: std::error::Error + 'static> StreamError<E> {
 /// Verifies the lines of `input` (one entry each, in order) as a chain that continues
 /// `chain`, calling `on_entry` with each verified entry, in order. Returns the head.
 ///
-/// `threads` workers parse and check signatures; `chunk` lines are held at a time.
+/// The calling thread reads chunks of `chunk` lines and hands them to `threads` workers,
+/// which parse them and check their signatures (one batch per chunk); meanwhile it accepts
+/// the entries of earlier chunks into the chain, in order, and calls `on_entry`. At most
+/// `2 × threads` chunks are in flight, so memory does not grow with the input.
 pub fn verify_stream<I, E, F>(
     chain: &mut Chain,
     input: I,
@@ -93,48 +101,100 @@ where
     F: FnMut(&VerifiedEntry) -> Result<(), E>,
 {
     let chunk = chunk.max(1);
+    let threads = threads.max(1);
+    let max_in_flight = 2 * threads;
     let mut input = input.into_iter();
-    let mut line_no: u64 = 0;
-    let mut buf: Vec<Vec<u8>> = Vec::with_capacity(chunk);
-    loop {
-        buf.clear();
-        let first_line = line_no + 1;
-        let mut input_error = None;
-        for item in input.by_ref() {
-            match item {
-                Ok(l) => buf.push(l),
-                Err(e) => {
-                    input_error = Some(e);
+    std::thread::scope(|scope| {
+        let (results_tx, results_rx) =
+            mpsc::sync_channel::<(u64, Vec<Result<SignedEntry, EntryError>>)>(max_in_flight);
+        let mut workers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (tx, rx) = mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(2);
+            let results = results_tx.clone();
+            scope.spawn(move || {
+                let mut cache = KeyCache::default();
+                for (index, lines) in rx {
+                    if results
+                        .send((index, parse_and_check_one_thread(lines, &mut cache)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            workers.push(tx);
+        }
+        drop(results_tx);
+
+        let mut next_chunk: u64 = 0; // the next chunk to send
+        let mut next_line: u64 = 1; // the line number of its first line
+        let mut first_lines = std::collections::VecDeque::new(); // first line of each chunk in flight
+        let mut done: u64 = 0; // chunks accepted
+        let mut ready = std::collections::BTreeMap::new();
+        let mut input_error: Option<(u64, E)> = None;
+        let mut input_done = false;
+        loop {
+            while !input_done && next_chunk - done < max_in_flight as u64 {
+                let mut lines = Vec::with_capacity(chunk);
+                for item in input.by_ref() {
+                    match item {
+                        Ok(l) => lines.push(l),
+                        Err(e) => {
+                            input_error = Some((next_line + lines.len() as u64, e));
+                            input_done = true;
+                            break;
+                        }
+                    }
+                    if lines.len() == chunk {
+                        break;
+                    }
+                }
+                if lines.len() < chunk {
+                    input_done = true;
+                }
+                if lines.is_empty() {
                     break;
                 }
+                first_lines.push_back(next_line);
+                next_line += lines.len() as u64;
+                let worker = &workers[(next_chunk % threads as u64) as usize];
+                if worker.send((next_chunk, lines)).is_err() {
+                    break;
+                }
+                next_chunk += 1;
             }
-            if buf.len() == chunk {
+            if done == next_chunk {
                 break;
             }
+            while !ready.contains_key(&done) {
+                match results_rx.recv() {
+                    Ok((index, results)) => {
+                        ready.insert(index, results);
+                    }
+                    // A worker died: only a bug does that.
+                    Err(_) => return Err(StreamError::Worker),
+                }
+            }
+            let results = ready.remove(&done).unwrap_or_default();
+            let first = first_lines.pop_front().unwrap_or(next_line);
+            for (i, result) in results.into_iter().enumerate() {
+                let line = first + i as u64;
+                let expected_seq = chain.next_seq().map_or(u64::MAX, Seq::get);
+                let signed = result.map_err(|source| StreamError::Entry {
+                    line,
+                    expected_seq,
+                    source,
+                })?;
+                let verified = chain
+                    .accept(signed)
+                    .map_err(|source| StreamError::Chain { line, source })?;
+                on_entry(&verified).map_err(|source| StreamError::Rejected { line, source })?;
+            }
+            done += 1;
         }
-        if buf.is_empty() && input_error.is_none() {
-            break;
+        if let Some((line, source)) = input_error {
+            return Err(StreamError::Input { line, source });
         }
-        for (i, result) in parse_and_check(&buf, threads).into_iter().enumerate() {
-            let line = first_line + i as u64;
-            line_no = line;
-            let expected_seq = chain.next_seq().map_or(u64::MAX, Seq::get);
-            let signed = result.map_err(|source| StreamError::Entry {
-                line,
-                expected_seq,
-                source,
-            })?;
-            let verified = chain
-                .accept(signed)
-                .map_err(|source| StreamError::Chain { line, source })?;
-            on_entry(&verified).map_err(|source| StreamError::Rejected { line, source })?;
-        }
-        if let Some(source) = input_error {
-            return Err(StreamError::Input {
-                line: line_no + 1,
-                source,
-            });
-        }
-    }
-    chain.head().copied().ok_or(StreamError::Empty)
+        chain.head().copied().ok_or(StreamError::Empty)
+    })
 }

@@ -607,10 +607,15 @@ impl<F: Facts> Writer<'_, F> {
         }
     }
 
+    /// Who is a Party when, by every instrument known.
+    fn parties(&self) -> Result<Parties<'_>, Fail<F::Error>> {
+        let eif = self.read(self.facts.entry_into_force())?;
+        Ok(Parties::with(self.facts.treaty(), eif))
+    }
+
     /// The first day a Party may propose an amendment, if the treaty is in force.
     fn earliest_proposal(&self) -> Result<Option<Date>, Fail<F::Error>> {
-        let all = self.read(self.facts.participants())?;
-        Ok(Parties::new(self.facts.treaty(), &all).earliest_proposal())
+        Ok(self.parties()?.earliest_proposal())
     }
 
     fn require_party(
@@ -619,8 +624,7 @@ impl<F: Facts> Writer<'_, F> {
         date: Date,
         act: &'static str,
     ) -> Result<(), Fail<F::Error>> {
-        let all = self.read(self.facts.participants())?;
-        if Parties::new(self.facts.treaty(), &all).is_party_on(p, date) {
+        if self.parties()?.is_party_on(p, date) {
             Ok(())
         } else {
             Err(RuleError::NotAParty {
