@@ -9,8 +9,16 @@ fn init_append_verify_status_round_trip() {
     let env = Env::new();
     env.init("hanoi/treaty.json", "2025-10-25T18:00:00Z");
     let sigs = common::fixtures().join("hanoi/signatures-2025.jsonl");
-    env.run(&["append", "--key", "root.pem", "--events", sigs.to_str().expect("path"), "--recorded-at", "2025-10-26T09:00:00Z"])
-        .ok();
+    env.run(&[
+        "append",
+        "--key",
+        "root.pem",
+        "--events",
+        sigs.to_str().expect("path"),
+        "--recorded-at",
+        "2025-10-26T09:00:00Z",
+    ])
+    .ok();
     let v = env.run(&["verify", "--trust", "root.pub.pem", "--format", "json"]);
     v.ok();
     let report = json(&v);

@@ -2,7 +2,6 @@
 //! test keys copied into it with mode 0600, and runs the real `depositary` binary there.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
-
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -132,7 +131,8 @@ impl Env {
     /// Imports the known-answer vector ledger (13 entries, `fixtures/vectors`) as `ledger.db`.
     pub fn import_vectors(&self) {
         let export = fixtures().join("vectors/ledger.jsonl");
-        self.run(&["import", export.to_str().expect("utf-8 path")]).ok();
+        self.run(&["import", export.to_str().expect("utf-8 path")])
+            .ok();
     }
 
     /// Writes a file in the folder.
@@ -152,5 +152,6 @@ pub fn set_mode(path: &Path, mode: u32) {
 /// The JSON a run printed on standard output.
 #[track_caller]
 pub fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout))
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout))
 }
