@@ -12,6 +12,9 @@ pub enum LineError {
     /// A line is longer than allowed.
     #[error("the line is longer than {0} bytes")]
     TooLong(usize),
+    /// A line ends with a carriage return (CRLF line breaks).
+    #[error("the line ends with a carriage return: exports use LF line breaks, not CRLF")]
+    CarriageReturn,
     /// The last line has no line break.
     #[error("the last line has no line break (is the file truncated?)")]
     Unterminated,
@@ -60,6 +63,9 @@ impl<R: BufRead> Lines<R> {
             line.extend_from_slice(&buf[..take]);
             self.reader.consume(take + usize::from(found));
             if found {
+                if self.strict && line.last() == Some(&b'\r') {
+                    return Err(LineError::CarriageReturn);
+                }
                 return Ok(Some(line));
             }
         }

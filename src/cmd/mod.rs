@@ -18,7 +18,7 @@ use depositary_core::treaty::ParticipantSpec;
 use depositary_core::{Chain, Date, Event, Instant, PartyId, Seq, Text};
 use depositary_projection::status::HeadRef;
 use depositary_projection::{MemFacts, Status};
-use depositary_store::{RecordTime, Store};
+use depositary_store::{RecordTime, Store, StoreError};
 
 use crate::cli::{AppendArgs, EventArgs, StatusArgs, StatusFormat};
 use crate::lines::Lines;
@@ -97,9 +97,12 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
 
 /// `append`.
 pub fn append(ledger: &Path, args: AppendArgs) -> Result<Exit> {
-    let events = match (args.events, args.event) {
-        (Some(file), None) => read_events(&file)?,
-        (None, Some(e)) => vec![event_from_args(e)?],
+    let (events, lines) = match (args.events, args.event) {
+        (Some(file), None) => {
+            let (events, lines) = read_events(&file)?;
+            (events, Some((file, lines)))
+        }
+        (None, Some(e)) => (vec![event_from_args(e)?], None),
         (None, None) => bail!(
             "say what to append: an event type (e.g. `append --key K signed --party FRA --date 2025-10-25`) or --events FILE"
         ),
@@ -111,9 +114,22 @@ pub fn append(ledger: &Path, args: AppendArgs) -> Result<Exit> {
     let key = keyfile::read_secret(&args.key)?;
     let time = record_time(args.recorded_at)?;
     let mut store = Store::open(ledger)?;
-    let appended = store
-        .append(events, &key, time)
-        .context("nothing was appended")?;
+    let appended = match store.append(events, &key, time) {
+        Ok(a) => a,
+        // Name the event by its line in the file, or not at all when there is one.
+        Err(StoreError::Event { index, source }) => {
+            let place = match &lines {
+                Some((file, lines)) => format!(
+                    "{} line {}: ",
+                    file.display(),
+                    lines.get(index).copied().unwrap_or(index + 1)
+                ),
+                None => String::new(),
+            };
+            bail!("nothing was appended: {place}{source}");
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context("nothing was appended")),
+    };
     let mut o = io::stdout().lock();
     if appended.count == 1 {
         writeln!(
@@ -135,10 +151,12 @@ pub fn append(ledger: &Path, args: AppendArgs) -> Result<Exit> {
     Ok(Exit::OK)
 }
 
-fn read_events(file: &Path) -> Result<Vec<Event>> {
+/// The events of a file, with the line number of each.
+fn read_events(file: &Path) -> Result<(Vec<Event>, Vec<usize>)> {
     let f =
         File::open(file).with_context(|| format!("cannot open events file {}", file.display()))?;
     let mut events = Vec::new();
+    let mut numbers = Vec::new();
     for (i, line) in Lines::new(BufReader::new(f), MAX_ENTRY_BYTES, false).enumerate() {
         let n = i + 1;
         let line = line.with_context(|| format!("{} line {n}", file.display()))?;
@@ -148,8 +166,9 @@ fn read_events(file: &Path) -> Result<Vec<Event>> {
         let event = depositary_core::input::event_from_json(&line)
             .with_context(|| format!("{} line {n}", file.display()))?;
         events.push(event);
+        numbers.push(n);
     }
-    Ok(events)
+    Ok((events, numbers))
 }
 
 fn event_from_args(e: EventArgs) -> Result<Event> {
@@ -358,7 +377,11 @@ pub fn summary(e: &Event) -> String {
             t.treaty.participants.len()
         ),
         Event::KeyAuthorized(k) => {
-            format!("{} as {:?} for {}", k.key, k.role, k.name).to_lowercase()
+            let role = match k.role {
+                depositary_core::event::Role::Root => "root",
+                depositary_core::event::Role::Registrar => "registrar",
+            };
+            format!("{} as {role} for {}", k.key, k.name)
         }
         Event::KeyRevoked(k) => format!("{}: {}", k.key, k.reason),
         Event::Signed(s) => format!(
@@ -411,11 +434,11 @@ pub fn summary(e: &Event) -> String {
         }
         Event::Correction(c) => format!("voids entry {}: {}", c.voids, c.reason),
         Event::ParticipantRegistered(p) => format!(
-            "{} {} ({:?})",
-            p.participant.id, p.participant.name, p.participant.kind
-        )
-        .replace("(State)", "(state)")
-        .replace("(Organization)", "(organization)"),
+            "{} {} ({})",
+            p.participant.id,
+            p.participant.name,
+            p.participant.kind.as_str()
+        ),
         _ => String::new(),
     }
 }
@@ -430,7 +453,7 @@ pub fn log(ledger: &Path, from: u64, party: Option<&PartyId>) -> Result<Exit> {
         let e = &row.entry;
         let voided = row
             .voided_by
-            .map(|s| format!("  [voided by {s}]"))
+            .map(|s| format!("  [VOIDED by entry {s}]"))
             .unwrap_or_default();
         writeln!(
             o,

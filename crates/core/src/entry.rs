@@ -178,7 +178,7 @@ impl ParsedEntry {
         }
         jcs::check_canonical(&line)?;
         let entry: Entry =
-            serde_json::from_slice(&line).map_err(|e| EntryError::Syntax(e.to_string()))?;
+            crate::input::from_json_with_path(&line).map_err(|e| EntryError::Syntax(e.0))?;
         entry.event.check()?;
         Ok(ParsedEntry::from_parts(entry, line))
     }

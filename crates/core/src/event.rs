@@ -16,7 +16,10 @@ where
 }
 
 /// One event. The `type` member names the variant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// It is read through a JSON value (see [`Event::from_value`]) rather than serde's
+/// internally tagged enums, so that an error inside the event names its field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
@@ -400,8 +403,71 @@ impl Event {
         Ok(())
     }
 
-    /// Reads one event from JSON (any spelling: this is for input files, not entries).
-    pub fn from_json(bytes: &[u8]) -> Result<Event, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Every `type` there is, in the order of the format's table.
+    pub const TYPES: [&'static str; 12] = [
+        "treaty_registered",
+        "key_authorized",
+        "key_revoked",
+        "signed",
+        "ratified",
+        "amendment_proposed",
+        "amendment_adopted",
+        "amendment_accepted",
+        "denounced",
+        "statement",
+        "correction",
+        "participant_registered",
+    ];
+
+    /// Reads an event from a JSON value: its `type`, then the members of that type, with
+    /// any error naming the member (`place: invalid type: null, expected a string`).
+    pub fn from_value(value: serde_json::Value) -> Result<Event, String> {
+        let serde_json::Value::Object(mut members) = value else {
+            return Err("an event is a JSON object".into());
+        };
+        let type_name = match members.remove("type") {
+            Some(serde_json::Value::String(t)) => t,
+            Some(_) => return Err("type: not a string".into()),
+            None => return Err("missing field `type`".into()),
+        };
+        let rest = serde_json::Value::Object(members);
+        fn read<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    inner.to_string()
+                } else {
+                    format!("{path}: {inner}")
+                }
+            })
+        }
+        Ok(match type_name.as_str() {
+            "treaty_registered" => Event::TreatyRegistered(read(rest)?),
+            "key_authorized" => Event::KeyAuthorized(read(rest)?),
+            "key_revoked" => Event::KeyRevoked(read(rest)?),
+            "signed" => Event::Signed(read(rest)?),
+            "ratified" => Event::Ratified(read(rest)?),
+            "amendment_proposed" => Event::AmendmentProposed(read(rest)?),
+            "amendment_adopted" => Event::AmendmentAdopted(read(rest)?),
+            "amendment_accepted" => Event::AmendmentAccepted(read(rest)?),
+            "denounced" => Event::Denounced(read(rest)?),
+            "statement" => Event::Statement(read(rest)?),
+            "correction" => Event::Correction(read(rest)?),
+            "participant_registered" => Event::ParticipantRegistered(read(rest)?),
+            other => {
+                return Err(format!(
+                    "unknown variant `{other}`, expected one of {}",
+                    Event::TYPES.map(|t| format!("`{t}`")).join(", ")
+                ));
+            }
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Event, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Event::from_value(value).map_err(serde::de::Error::custom)
     }
 }

@@ -16,7 +16,7 @@ pub struct InputError(pub String);
 /// values (the message names the field).
 pub fn event_from_json(bytes: &[u8]) -> Result<Event, InputError> {
     check_unique_members(bytes)?;
-    let event: Event = serde_json::from_slice(bytes).map_err(|e| InputError(e.to_string()))?;
+    let event: Event = from_json_with_path(bytes)?;
     event.check().map_err(|e| InputError(e.to_string()))?;
     Ok(event)
 }
@@ -24,9 +24,39 @@ pub fn event_from_json(bytes: &[u8]) -> Result<Event, InputError> {
 /// Reads a treaty (a rules file) from JSON, with the same care.
 pub fn treaty_from_json(bytes: &[u8]) -> Result<Treaty, InputError> {
     check_unique_members(bytes)?;
-    let treaty: Treaty = serde_json::from_slice(bytes).map_err(|e| InputError(e.to_string()))?;
+    let treaty: Treaty = from_json_with_path(bytes)?;
     treaty.check().map_err(|e| InputError(e.to_string()))?;
     Ok(treaty)
+}
+
+/// Reads a value with serde, naming in any error the member that is wrong
+/// (`rules.signature.opens: ...`).
+pub fn from_json_with_path<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, InputError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = without_position(&inner);
+        InputError(if path == "." || path.is_empty() {
+            message
+        } else {
+            format!("{path}: {message}")
+        })
+    })?;
+    de.end().map_err(|e| InputError(without_position(&e)))?;
+    Ok(value)
+}
+
+/// serde_json's message without its " at line L column C" suffix, replaced by the byte
+/// position when the input is one line (as entries and event lines are).
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) if e.line() == 1 => format!("{message} (at byte {})", e.column()),
+        Some(message) => format!("{message} (at line {} column {})", e.line(), e.column()),
+        None => text,
+    }
 }
 
 /// Fails if any object in the JSON text names a member twice, or nests too deeply.

@@ -51,8 +51,15 @@ impl SecretKey {
     }
 
     /// The PKCS#8 PEM text of the key, in memory that is wiped when dropped.
+    ///
+    /// It is written as PKCS#8 version 1 (RFC 5208: the seed, without the public key),
+    /// which every OpenSSL 3 reads; version 2 files (RFC 5958) are read too.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
-        self.0
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        };
+        bytes
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| KeyError::SecretPem(e.to_string()))
     }

@@ -56,6 +56,16 @@ pub enum ParticipantKind {
     Organization,
 }
 
+impl ParticipantKind {
+    /// The word the format uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParticipantKind::State => "state",
+            ParticipantKind::Organization => "organization",
+        }
+    }
+}
+
 /// The treaty's rules, as numbers and choices the projection reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,9 +138,10 @@ pub struct OrganizationRule {
     pub member_first: bool,
 }
 
-/// A count to reach, worded as the treaty words it.
+/// A count to reach, worded as the treaty words it: `{"at_least": N}` or
+/// `{"more_than": N}`, exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", try_from = "ThresholdSpelling")]
 pub enum Threshold {
     /// "the fortieth instrument": at least N.
     AtLeast(u32),
@@ -159,9 +170,9 @@ pub enum OrganizationCount {
     Additional,
 }
 
-/// A span of calendar time.
+/// A span of calendar time: `{"days": N}`, `{"months": N}` or `{"years": N}`, exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", try_from = "PeriodSpelling")]
 pub enum Period {
     /// "the ninetieth day after": the date plus N days.
     Days(u32),
@@ -186,6 +197,51 @@ impl Period {
             Period::Days(n) => n <= 36_600,
             Period::Months(n) => n <= 1_200,
             Period::Years(n) => n <= 100,
+        }
+    }
+}
+
+/// How a threshold is written, before checking that exactly one member is there.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdSpelling {
+    #[serde(default)]
+    at_least: Option<u32>,
+    #[serde(default)]
+    more_than: Option<u32>,
+}
+
+impl TryFrom<ThresholdSpelling> for Threshold {
+    type Error = &'static str;
+    fn try_from(s: ThresholdSpelling) -> Result<Threshold, &'static str> {
+        match (s.at_least, s.more_than) {
+            (Some(n), None) => Ok(Threshold::AtLeast(n)),
+            (None, Some(n)) => Ok(Threshold::MoreThan(n)),
+            _ => Err("a threshold is exactly one of {\"at_least\": N} or {\"more_than\": N}"),
+        }
+    }
+}
+
+/// How a period is written, before checking that exactly one member is there.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodSpelling {
+    #[serde(default)]
+    days: Option<u32>,
+    #[serde(default)]
+    months: Option<u32>,
+    #[serde(default)]
+    years: Option<u32>,
+}
+
+impl TryFrom<PeriodSpelling> for Period {
+    type Error = &'static str;
+    fn try_from(s: PeriodSpelling) -> Result<Period, &'static str> {
+        match (s.days, s.months, s.years) {
+            (Some(n), None, None) => Ok(Period::Days(n)),
+            (None, Some(n), None) => Ok(Period::Months(n)),
+            (None, None, Some(n)) => Ok(Period::Years(n)),
+            _ => Err("a period is exactly one of {\"days\": N}, {\"months\": N} or {\"years\": N}"),
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct Deposit {
     pub seq: Seq,
 }
 
+/// A live statement: its entry, participant, date and kind.
+pub type StatementRecord = (Seq, PartyId, Date, StatementKind);
+
 /// Live statements of a participant, by kind, in the order of [`StatementKind::ALL`].
 pub type StatementCounts = [u32; 5];
 
@@ -157,6 +160,18 @@ pub enum Act {
 }
 
 impl Act {
+    /// The participant the act is about, if any.
+    pub fn party(&self) -> Option<&PartyId> {
+        match self {
+            Act::Signed(p)
+            | Act::Ratified(p)
+            | Act::Denounced(p)
+            | Act::ParticipantRegistered(p) => Some(p),
+            Act::Statement { party, .. } | Act::AmendmentAccepted(_, party) => Some(party),
+            Act::AmendmentProposed(_) | Act::AmendmentAdopted(_) | Act::NotVoidable(_) => None,
+        }
+    }
+
     /// What `event` does.
     pub fn of(event: &Event) -> Act {
         match event {
@@ -212,6 +227,10 @@ pub trait Facts {
         &self,
         as_of: Date,
     ) -> Result<BTreeMap<PartyId, StatementCounts>, Self::Error>;
+    /// Every voided entry, in order (for audits).
+    fn voided(&self) -> Result<Vec<Seq>, Self::Error>;
+    /// Every live statement: entry, participant, date and kind, in entry order (for audits).
+    fn statements(&self) -> Result<Vec<StatementRecord>, Self::Error>;
     /// The treaty's entry into force by every instrument known, whatever its date.
     /// Implementations cache it; it changes only when an instrument does.
     fn entry_into_force(&self) -> Result<EntryIntoForce, Self::Error> {
@@ -453,6 +472,31 @@ impl Facts for MemFacts {
         Ok(by_number
             .into_iter()
             .filter_map(|(n, c)| self.party_ids.get(n).map(|id| (id.clone(), c)))
+            .collect())
+    }
+
+    fn voided(&self) -> Result<Vec<Seq>, Infallible> {
+        let mut all: Vec<Seq> = self.voided.iter().copied().collect();
+        all.sort();
+        Ok(all)
+    }
+
+    fn statements(&self) -> Result<Vec<StatementRecord>, Infallible> {
+        Ok(self
+            .acts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.tag == 14)
+            .filter_map(|(i, p)| {
+                let seq = Seq::new(i as u64).ok()?;
+                if self.voided.contains(&seq) {
+                    return None;
+                }
+                match self.unpack(*p)? {
+                    Act::Statement { party, date, kind } => Some((seq, party, date, kind)),
+                    _ => None,
+                }
+            })
             .collect())
     }
 

@@ -5,9 +5,10 @@
 use std::cell::{Cell, Ref, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use depositary_core::event::StatementKind;
 use depositary_core::{AmendmentId, Date, Entry, PartyId, Seq};
 use depositary_projection::count::EntryIntoForce;
-use depositary_projection::facts::{Amendment, StatementCounts, kind_index};
+use depositary_projection::facts::{Amendment, StatementCounts, StatementRecord, kind_index};
 use depositary_projection::{Act, Facts, Participant, TreatyInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -28,6 +29,13 @@ pub struct SqlFacts<'c> {
     dirty_participants: BTreeSet<PartyId>,
     dirty_amendments: BTreeSet<AmendmentId>,
     eif: Cell<Option<EntryIntoForce>>,
+}
+
+fn seq_of(n: i64) -> Result<Seq, StoreError> {
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| Seq::new(n).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("entry number {n} is out of range")))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
@@ -188,6 +196,43 @@ impl Facts for SqlFacts<'_> {
             .flatten()
             .cloned()
             .collect())
+    }
+
+    fn voided(&self) -> Result<Vec<Seq>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT seq FROM p_voided ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| seq_of(r?)).collect()
+    }
+
+    fn statements(&self) -> Result<Vec<StatementRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, party, date, kind FROM p_statements ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let corrupt = |e: String| StoreError::Corrupt(format!("p_statements: {e}"));
+        rows.map(|r| {
+            let (seq, party, date, kind) = r?;
+            Ok((
+                seq_of(seq)?,
+                party
+                    .parse()
+                    .map_err(|e: depositary_core::ValueError| corrupt(e.to_string()))?,
+                date.parse()
+                    .map_err(|e: depositary_core::ValueError| corrupt(e.to_string()))?,
+                *usize::try_from(kind)
+                    .ok()
+                    .and_then(|k| StatementKind::ALL.get(k))
+                    .ok_or_else(|| corrupt(format!("statement kind {kind}")))?,
+            ))
+        })
+        .collect()
     }
 
     fn entry_into_force(&self) -> Result<EntryIntoForce, StoreError> {

@@ -22,7 +22,7 @@ use depositary_core::{
     Chain, ChainError, EntryHash, Event, Head, Instant, KeyRing, ParsedEntry, PublicKey, SecretKey,
     Seq, Treaty, VerifiedEntry,
 };
-use depositary_projection::{Act, ApplyError, Facts, RuleError, TreatyInfo, apply};
+use depositary_projection::{ApplyError, Facts, RuleError, TreatyInfo, apply};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use facts::SqlFacts;
@@ -78,6 +78,17 @@ pub enum StoreError {
         seq: Seq,
         /// The rule.
         rule: RuleError,
+    },
+    /// An event to append breaks a rule of the treaty (nothing was written).
+    #[error("refused: {0}")]
+    Refused(RuleError),
+    /// Appending the event at `index` (from 0) of those given failed.
+    #[error("event {}: {source}", index + 1)]
+    Event {
+        /// Its position among the events given, from 0.
+        index: usize,
+        /// What went wrong.
+        source: Box<StoreError>,
     },
     /// The file's contents are damaged or were changed outside Depositary.
     #[error("the ledger file is damaged: {0}")]
@@ -348,14 +359,24 @@ impl Store {
         let recorded_at = time.get()?;
         let first = chain.next_seq()?;
         let mut count = 0;
-        for event in events {
-            let keys_before = event.needs_root();
-            let v = chain.seal(event, recorded_at, key)?;
-            apply(&mut facts, &v)?;
-            write_verified(&tx, &v, Some(&facts))?;
-            if keys_before {
-                write_keys(&tx, chain.keys())?;
-            }
+        for (index, event) in events.into_iter().enumerate() {
+            let keys_change = event.needs_root();
+            let one = (|| {
+                let v = chain.seal(event, recorded_at, key)?;
+                apply(&mut facts, &v).map_err(|e| match e {
+                    ApplyError::Rule { rule, .. } => StoreError::Refused(rule),
+                    other => StoreError::from(other),
+                })?;
+                write_verified(&tx, &v, Some(&facts))?;
+                if keys_change {
+                    write_keys(&tx, chain.keys())?;
+                }
+                Ok(())
+            })();
+            one.map_err(|source| StoreError::Event {
+                index,
+                source: Box::new(source),
+            })?;
             count += 1;
         }
         let head = *chain.head().ok_or(StoreError::Empty)?;
@@ -514,6 +535,68 @@ pub struct LogRow {
     pub voided_by: Option<Seq>,
 }
 
+/// One row of the entries table: the line and the columns the store derived from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The `seq` column.
+    pub seq: i64,
+    /// The `hash` column.
+    pub hash: String,
+    /// The `recorded_at` column.
+    pub recorded_at: String,
+    /// The `type` column.
+    pub event_type: String,
+    /// The `party` column.
+    pub party: Option<String>,
+    /// The line itself.
+    pub line: Vec<u8>,
+}
+
+/// Pages of rows read in seq order.
+pub struct Rows<'c> {
+    conn: &'c Connection,
+    next: i64,
+    end: i64,
+    page: std::collections::VecDeque<Row>,
+}
+
+impl Iterator for Rows<'_> {
+    type Item = Result<Row, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.page.is_empty() && self.next <= self.end {
+            const PAGE: i64 = 4096;
+            let result = (|| -> Result<(), rusqlite::Error> {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT seq, hash, recorded_at, type, party, line FROM entries WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+                )?;
+                let mut rows = stmt.query(params![self.next, self.end, PAGE])?;
+                while let Some(row) = rows.next()? {
+                    let r = Row {
+                        seq: row.get(0)?,
+                        hash: row.get(1)?,
+                        recorded_at: row.get(2)?,
+                        event_type: row.get(3)?,
+                        party: row.get(4)?,
+                        line: row.get(5)?,
+                    };
+                    self.next = r.seq + 1;
+                    self.page.push_back(r);
+                }
+                Ok(())
+            })();
+            if let Err(e) = result {
+                self.next = self.end + 1;
+                return Some(Err(e.into()));
+            }
+            if self.page.is_empty() {
+                self.next = self.end + 1;
+            }
+        }
+        self.page.pop_front().map(Ok)
+    }
+}
+
 /// Pages of lines read in seq order.
 pub struct Lines<'c> {
     conn: &'c Connection,
@@ -560,6 +643,16 @@ impl<'c> Snapshot<'c> {
     /// The lines of every entry, in seq order (as the `seq` column orders them).
     pub fn lines(&self) -> Lines<'c> {
         Lines {
+            conn: self.conn,
+            next: 0,
+            end: self.head.map_or(-1, |h| h.seq.get() as i64),
+            page: Default::default(),
+        }
+    }
+
+    /// Every row of the entries table, in seq order.
+    pub fn rows(&self) -> Rows<'c> {
+        Rows {
             conn: self.conn,
             next: 0,
             end: self.head.map_or(-1, |h| h.seq.get() as i64),
@@ -800,16 +893,7 @@ fn write_verified(
 ) -> Result<(), StoreError> {
     let event = v.event();
     let party = match (event, facts) {
-        (Event::Correction(c), Some(f)) => match f.act(c.voids)? {
-            Some(
-                Act::Signed(p)
-                | Act::Ratified(p)
-                | Act::Denounced(p)
-                | Act::ParticipantRegistered(p),
-            ) => Some(p),
-            Some(Act::Statement { party, .. } | Act::AmendmentAccepted(_, party)) => Some(party),
-            _ => None,
-        },
+        (Event::Correction(c), Some(f)) => f.act(c.voids)?.and_then(|a| a.party().cloned()),
         _ => event.party().cloned(),
     };
     let mut stmt = conn.prepare_cached(
