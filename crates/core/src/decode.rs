@@ -176,6 +176,12 @@ impl<'a> Cursor<'a> {
     }
 
     fn parsed<T: FromStr>(&mut self, scratch: &mut String) -> Option<T> {
+        // Most strings have no escapes: read them in place.
+        let at = self.i;
+        if let Some(plain) = self.simple_str() {
+            return plain.parse().ok();
+        }
+        self.i = at;
         self.string(scratch)?;
         scratch.parse().ok()
     }

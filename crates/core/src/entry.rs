@@ -187,7 +187,12 @@ impl ParsedEntry {
         let hash = entry_hash(&line);
         // In canonical form the top-level members after `seq` are `sig`, `signer` and `v`,
         // whose values are lowercase hex and a digit: the last `,"sig":"` is the member.
-        let start = memrchr_seq(&line, SIG_MEMBER_START).unwrap_or(0);
+        // `,"signer":"<64 hex>","v":1}` ends every line: 83 bytes.
+        let expected = line.len().checked_sub(83 + SIG_MEMBER_LEN);
+        let start = match expected {
+            Some(at) if line[at..].starts_with(SIG_MEMBER_START) => at,
+            _ => memrchr_seq(&line, SIG_MEMBER_START).unwrap_or(0),
+        };
         ParsedEntry {
             entry,
             line,

@@ -42,12 +42,25 @@ pub enum HexError {
     },
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of each lowercase hex digit; 0xff for every other byte.
+const NIBBLES: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn nibble(c: u8) -> Option<u8> {
+    let v = NIBBLES[usize::from(c)];
+    (v != 0xff).then_some(v)
 }
 
 /// Decodes exactly `N` bytes from `2 * N` lowercase hex digits. Uppercase is refused: the

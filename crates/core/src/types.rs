@@ -474,10 +474,16 @@ fn check_text(
             s.len()
         ));
     }
+    let allowed = |c: char| allow_newlines && matches!(c, '\n' | '\t');
+    // ASCII text (the usual case) is checked byte by byte; the controls of UTF-8 beyond
+    // ASCII are U+0080 to U+009F.
+    if s.is_ascii() && s.bytes().all(|b| (0x20..0x7f).contains(&b) || allowed(char::from(b))) {
+        return Ok(());
+    }
     if let Some((i, c)) = s
         .chars()
         .enumerate()
-        .find(|(_, c)| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t')))
+        .find(|(_, c)| c.is_control() && !allowed(*c))
     {
         return fail(format!(
             "holds control character U+{:04X} at character {i}",
