@@ -135,7 +135,29 @@ impl UnsignedEntry {
             signer: self.signer,
             v: Version,
         };
-        let line = canonical_of(&entry)?;
+        // The signed line is the unsigned one with the sig member put in its canonical
+        // place, right before `,"signer":"…","v":1}` (83 bytes at the end).
+        let at = unsigned
+            .len()
+            .checked_sub(83)
+            .filter(|at| unsigned[*at..].starts_with(b",\"signer\":\""));
+        let line = match at {
+            Some(at) => {
+                let mut line = Vec::with_capacity(unsigned.len() + SIG_MEMBER_LEN);
+                line.extend_from_slice(&unsigned[..at]);
+                line.extend_from_slice(SIG_MEMBER_START);
+                crate::hex::encode_into(sig.as_bytes(), &mut line);
+                line.push(b'"');
+                line.extend_from_slice(&unsigned[at..]);
+                line
+            }
+            None => canonical_of(&entry)?,
+        };
+        debug_assert_eq!(
+            Ok(&line),
+            canonical_of(&entry).as_ref(),
+            "the spliced line is canonical"
+        );
         Ok(ParsedEntry::from_parts(entry, line))
     }
 }

