@@ -19,15 +19,9 @@ pub fn read_secret(path: &Path) -> Result<SecretKey> {
         bail!("key file {} is not a regular file", path.display());
     }
     check_private(path, &meta)?;
-    if meta.len() > MAX_KEY_FILE {
-        bail!(
-            "key file {} is {} bytes long; an Ed25519 key file is a few hundred",
-            path.display(),
-            meta.len()
-        );
-    }
     let bytes = zeroize::Zeroizing::new(
-        fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
+        crate::lines::read_bounded(path, MAX_KEY_FILE)
+            .with_context(|| format!("cannot read key file {}", path.display()))?,
     );
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| anyhow::anyhow!("key file {} is not PEM text", path.display()))?;
@@ -65,17 +59,13 @@ pub fn read_public(arg: &str) -> Result<PublicKey> {
         return Ok(key);
     }
     let path = Path::new(arg);
-    let meta = fs::metadata(path).with_context(|| {
-        format!("{arg} is neither a public key in hex (64 digits) nor a readable .pub.pem file")
-    })?;
-    if meta.len() > MAX_KEY_FILE {
-        bail!(
-            "public key file {arg} is {} bytes long; a public key file is about 113",
-            meta.len()
-        );
+    if !path.exists() {
+        bail!("{arg} is neither a public key in hex (64 digits) nor a readable .pub.pem file");
     }
-    let text =
-        fs::read_to_string(path).with_context(|| format!("cannot read public key file {arg}"))?;
+    let bytes = crate::lines::read_bounded(path, MAX_KEY_FILE)
+        .with_context(|| format!("cannot read public key file {arg}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("public key file {arg} is not PEM text"))?;
     PublicKey::from_spki_pem(&text).with_context(|| format!("public key file {arg}"))
 }
 

@@ -1,7 +1,25 @@
-//! Reading JSON Lines files a line at a time, with a bound on line length, so that a
-//! hostile file cannot make us hold a gigabyte line in memory.
+//! Reading files with bounds: JSON Lines a line at a time with a bound on line length, and
+//! whole small files with a bound on size, so that a hostile file (or `/dev/zero`) cannot
+//! make us hold gigabytes in memory.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read as _};
+use std::path::Path;
+
+/// Reads a whole file of at most `max` bytes; a longer one (whatever its metadata says, as
+/// devices and pipes say nothing) is refused.
+pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is more than {max} bytes long; at most {max} are read"),
+        ));
+    }
+    Ok(out)
+}
 
 /// Why a line could not be read.
 #[derive(Debug, thiserror::Error)]

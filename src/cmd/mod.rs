@@ -84,15 +84,7 @@ pub fn init(
 }
 
 fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.len() > max {
-        bail!(
-            "{} is {} bytes long; at most {max} are read",
-            path.display(),
-            meta.len()
-        );
-    }
-    Ok(fs::read(path)?)
+    crate::lines::read_bounded(path, max).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// `append`.

@@ -25,6 +25,9 @@ pub enum KeyError {
     /// 32 bytes that are not a point on the curve.
     #[error("public key {0} is not a valid Ed25519 point")]
     NotAPoint(PublicKey),
+    /// 32 bytes that decode to a point, but are not that point's canonical encoding.
+    #[error("public key {0} is not in canonical form (its y coordinate is not reduced)")]
+    NotCanonical(PublicKey),
     /// A point of small order, for which any signature can be forged.
     #[error("public key {0} is weak (of small order) and is never accepted")]
     Weak(PublicKey),
@@ -102,6 +105,9 @@ impl PublicKey {
 /// Decodes a public key and refuses it unless it is a point of large order.
 pub fn check_public(key: PublicKey) -> Result<VerifyingKey, KeyError> {
     let vk = VerifyingKey::from_bytes(key.as_bytes()).map_err(|_| KeyError::NotAPoint(key))?;
+    if vk.to_bytes() != *key.as_bytes() {
+        return Err(KeyError::NotCanonical(key));
+    }
     if vk.is_weak() {
         return Err(KeyError::Weak(key));
     }

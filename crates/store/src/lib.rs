@@ -148,6 +148,9 @@ CREATE TABLE entries (
     line BLOB NOT NULL
 ) STRICT;
 CREATE INDEX entries_party ON entries (party, seq);
+CREATE TRIGGER entries_append_only_insert BEFORE INSERT ON entries
+WHEN NEW.seq <= (SELECT max(seq) FROM entries)
+BEGIN SELECT RAISE(ABORT, 'depositary: ledger entries are append-only'); END;
 CREATE TRIGGER entries_append_only_update BEFORE UPDATE ON entries
 BEGIN SELECT RAISE(ABORT, 'depositary: ledger entries are append-only'); END;
 CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries
@@ -278,22 +281,68 @@ impl Store {
     }
 
     /// Creates a ledger at `path` whose entry 0 registers `treaty`, signed by `key` (which
-    /// becomes the first root key). Nothing is left behind on error.
+    /// becomes the first root key). Nothing is left at `path` on error or crash.
     pub fn init(
         path: &Path,
         treaty: Treaty,
         key: &SecretKey,
         time: RecordTime<'_>,
     ) -> Result<(Store, VerifiedEntry), StoreError> {
-        let mut store = Store::create_file(path)?;
-        match store.write_genesis(treaty, key, time) {
-            Ok(v) => Ok((store, v)),
+        Store::create_with(path, |store| store.write_genesis(treaty, key, time))
+    }
+
+    /// Builds a new ledger for `path` under a temporary name beside it and gives it its
+    /// name, by a hard link that never replaces a file, only once `fill` has committed. A
+    /// crash or an error therefore never leaves a half-made ledger at `path` (at most a
+    /// stray `.NAME.new-*` file beside it).
+    fn create_with<T, E: From<StoreError>>(
+        path: &Path,
+        fill: impl FnOnce(&mut Store) -> Result<T, E>,
+    ) -> Result<(Store, T), E> {
+        if path.exists() {
+            return Err(StoreError::Exists(path.to_owned()).into());
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = path.with_file_name(format!(".{name}.new-{}-{nanos}", std::process::id()));
+        let mut store = Store::create_file(&tmp)?;
+        let out = match fill(&mut store) {
+            Ok(out) => out,
             Err(e) => {
                 drop(store);
-                remove_new_file(path);
-                Err(e)
+                remove_new_file(&tmp);
+                return Err(e);
             }
+        };
+        // Closing the only connection folds the WAL into the file, which alone is then
+        // the whole ledger.
+        drop(store);
+        let published = match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(StoreError::Exists(path.to_owned()))
+            }
+            // A file system without hard links: rename, having checked the name is free.
+            Err(_) if !path.exists() => std::fs::rename(&tmp, path).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "cannot name the new ledger {}: {e}",
+                    path.display()
+                ))
+            }),
+            Err(_) => Err(StoreError::Exists(path.to_owned())),
+        };
+        remove_new_file(&tmp);
+        published?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // Make the new name durable.
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         }
+        Ok((Store::open(path)?, out))
     }
 
     fn write_genesis(
@@ -516,15 +565,7 @@ impl Store {
         I: IntoIterator<Item = Result<Vec<u8>, E>>,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let mut store = Store::create_file(path).map_err(ImportError::Store)?;
-        match store.import(lines, threads) {
-            Ok(a) => Ok((store, a)),
-            Err(e) => {
-                drop(store);
-                remove_new_file(path);
-                Err(e)
-            }
-        }
+        Store::create_with(path, |store| store.import(lines, threads))
     }
 
     /// Reads a consistent snapshot of the ledger: everything read through `f` sees the same
