@@ -172,6 +172,19 @@ impl Status {
         let effective = |p: &Participant| {
             on(p.denounced.map(|x| x.date)).and_then(|x| rules.denunciation.takes_effect.after(x))
         };
+        // Who accepted or proposed what by `as_of`, in one pass over the amendments.
+        let mut accepted: BTreeMap<&PartyId, Vec<AmendmentId>> = BTreeMap::new();
+        let mut proposers: std::collections::BTreeSet<&PartyId> = Default::default();
+        for a in i.amendments {
+            if a.proposed.date <= d {
+                proposers.insert(&a.proposed_by);
+            }
+            for (party, x) in &a.acceptances {
+                if x.date <= d {
+                    accepted.entry(party).or_default().push(a.id.clone());
+                }
+            }
+        }
         let mut signatories = 0;
         let mut contracting = 0;
         let mut parties = 0;
@@ -186,16 +199,9 @@ impl Status {
             contracting += u64::from(instrument.is_some() && !gone);
             parties += u64::from(in_force_from.is_some_and(|f| f <= d) && !gone);
             let counts = i.statements.get(&p.id).copied().unwrap_or_default();
-            let amendments_accepted: Vec<AmendmentId> = i
-                .amendments
-                .iter()
-                .filter(|a| a.acceptances.get(&p.id).is_some_and(|x| x.date <= d))
-                .map(|a| a.id.clone())
-                .collect();
-            let proposed_any = i
-                .amendments
-                .iter()
-                .any(|a| a.proposed_by == p.id && a.proposed.date <= d);
+            let mut amendments_accepted = accepted.remove(&p.id).unwrap_or_default();
+            amendments_accepted.sort();
+            let proposed_any = proposers.contains(&p.id);
             let statements: u32 = counts.iter().sum();
             let denounced = on(p.denounced.map(|x| x.date));
             let acted = signed.is_some()
