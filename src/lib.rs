@@ -64,6 +64,19 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
+/// The messages of an error and its causes, leaving out a cause whose words its
+/// predecessor already showed (many errors print their source in their own message).
+pub(crate) fn causes(e: &anyhow::Error) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.last().is_none_or(|previous| !previous.contains(&text)) {
+            out.push(text);
+        }
+    }
+    out
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
@@ -88,8 +101,9 @@ where
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let mut err = io::stderr().lock();
-            let _ = writeln!(err, "error: {e}");
-            for cause in e.chain().skip(1) {
+            let mut messages = causes(&e).into_iter();
+            let _ = writeln!(err, "error: {}", messages.next().unwrap_or_default());
+            for cause in messages {
                 let _ = writeln!(err, "  caused by: {cause}");
             }
             ExitCode::FAILURE

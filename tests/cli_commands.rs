@@ -471,7 +471,7 @@ fn init_refuses_a_bad_treaty_file_naming_the_field() {
         (
             "opens-after-closes.json",
             Box::new(|t| t["rules"]["signature"]["closes"] = Value::from("2025-01-09")),
-            vec!["signature.opens is after signature.closes"],
+            vec!["rules.signature.opens is after rules.signature.closes"],
         ),
         (
             "opens-before-adoption.json",

@@ -133,12 +133,16 @@ pub fn run(ledger: &Path, args: VerifyArgs) -> Result<Exit> {
                 let mut o = io::stdout().lock();
                 serde_json::to_writer(
                     &mut o,
-                    &serde_json::json!({"valid": false, "unusable": format!("{e:#}")}),
+                    &serde_json::json!({"valid": false, "unusable": crate::causes(&e).join(": ")}),
                 )?;
                 writeln!(o)?;
             }
             let mut err = io::stderr().lock();
-            writeln!(err, "error: cannot verify: {e:#}")?;
+            writeln!(
+                err,
+                "error: cannot verify: {}",
+                crate::causes(&e).join(": ")
+            )?;
             Ok(Exit(2))
         }
     }
@@ -332,7 +336,8 @@ fn check_columns(
         return mismatch("type", row.event_type, v.event().type_name().into());
     }
     if row.party != party {
-        return mismatch("party", format!("{:?}", row.party), format!("{party:?}"));
+        let shown = |p: Option<String>| p.unwrap_or_else(|| "(none)".into());
+        return mismatch("party", shown(row.party), shown(party));
     }
     Ok(())
 }

@@ -59,22 +59,38 @@ fn without_position(e: &serde_json::Error) -> String {
     }
 }
 
-/// Fails if any object in the JSON text names a member twice, or nests too deeply.
+/// Fails if any object in the JSON text names a member twice, or nests too deeply; the
+/// message names the member where it happened (`treaty.participants[3].id: ...`).
 pub fn check_unique_members(bytes: &[u8]) -> Result<(), InputError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    de.deserialize_any(Unique { depth: 0 })
-        .and_then(|()| de.end())
-        .map_err(|e| InputError(e.to_string()))
+    de.deserialize_any(Unique {
+        depth: 0,
+        path: String::new(),
+    })
+    .and_then(|()| de.end())
+    .map_err(|e| InputError(without_position(&e)))
 }
 
 struct Unique {
     depth: usize,
+    /// Where in the document this value is, as `a.b[2].c`.
+    path: String,
 }
 
 impl<'de> de::DeserializeSeed<'de> for Unique {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
+    }
+}
+
+/// Prefixes an error raised inside a member with the member's path, once.
+fn at<E: de::Error>(path: &str, e: E) -> E {
+    let text = e.to_string();
+    if path.is_empty() || text.starts_with(path) {
+        e
+    } else {
+        E::custom(format_args!("{path}: {text}"))
     }
 }
 
@@ -106,20 +122,40 @@ impl<'de> Visitor<'de> for Unique {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let depth = self.next_depth::<A::Error>()?;
-        while seq.next_element_seed(Unique { depth })?.is_some() {}
-        Ok(())
+        let mut i = 0;
+        loop {
+            let path = format!("{}[{i}]", self.path);
+            let seed = Unique {
+                depth,
+                path: path.clone(),
+            };
+            match seq.next_element_seed(seed) {
+                Ok(Some(())) => i += 1,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(at(&path, e)),
+            }
+        }
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let depth = self.next_depth::<A::Error>()?;
         let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = map.next_key::<String>().map_err(|e| at(&self.path, e))? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
             if !seen.insert(key.clone()) {
                 return Err(de::Error::custom(format_args!(
-                    "member `{key}` appears twice"
+                    "member `{path}` appears twice"
                 )));
             }
-            map.next_value_seed(Unique { depth })?;
+            let seed = Unique {
+                depth,
+                path: path.clone(),
+            };
+            map.next_value_seed(seed).map_err(|e| at(&path, e))?;
         }
         Ok(())
     }

@@ -46,6 +46,9 @@ impl SecretKey {
     /// Reads a PKCS#8 PEM secret key, as `depositary keygen` and
     /// `openssl genpkey -algorithm ed25519` write it.
     pub fn from_pkcs8_pem(pem: &str) -> Result<SecretKey, KeyError> {
+        if pem.trim().is_empty() {
+            return Err(KeyError::SecretPem("the file is empty".into()));
+        }
         let key =
             SigningKey::from_pkcs8_pem(pem).map_err(|e| KeyError::SecretPem(e.to_string()))?;
         let secret = SecretKey(key);
@@ -87,6 +90,9 @@ impl fmt::Debug for SecretKey {
 impl PublicKey {
     /// Reads a SubjectPublicKeyInfo PEM public key (`.pub.pem`).
     pub fn from_spki_pem(pem: &str) -> Result<PublicKey, KeyError> {
+        if pem.trim().is_empty() {
+            return Err(KeyError::PublicPem("the file is empty".into()));
+        }
         let key = VerifyingKey::from_public_key_pem(pem)
             .map_err(|e| KeyError::PublicPem(e.to_string()))?;
         let public = PublicKey::from_bytes(key.to_bytes());
@@ -105,7 +111,9 @@ impl PublicKey {
 /// Decodes a public key and refuses it unless it is a point of large order.
 pub fn check_public(key: PublicKey) -> Result<VerifyingKey, KeyError> {
     let vk = VerifyingKey::from_bytes(key.as_bytes()).map_err(|_| KeyError::NotAPoint(key))?;
-    if vk.to_bytes() != *key.as_bytes() {
+    // Decoding reduces a y coordinate beyond the field; the canonical encoding is the
+    // point's own compression.
+    if vk.to_edwards().compress().to_bytes() != *key.as_bytes() {
         return Err(KeyError::NotCanonical(key));
     }
     if vk.is_weak() {
@@ -131,6 +139,20 @@ mod tests {
         assert!(shown.contains(&key.public().to_hex()));
         assert!(!shown.contains(&crate::hex::encode(&[7; 32])));
         assert!(!shown.contains("0707"));
+    }
+
+    #[test]
+    fn a_non_canonical_public_key_is_refused() {
+        // y = 2^255 - 1 reduces to 18: a point, but not its canonical encoding.
+        let mut bytes = [0xff; 32];
+        bytes[31] = 0x7f;
+        let key = PublicKey::from_bytes(bytes);
+        assert!(matches!(
+            check_public(key),
+            Err(KeyError::NotCanonical(_) | KeyError::NotAPoint(_))
+        ));
+        let ffs = PublicKey::from_bytes([0xff; 32]);
+        assert!(check_public(ffs).is_err());
     }
 
     #[test]

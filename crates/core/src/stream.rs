@@ -93,6 +93,24 @@ pub fn verify_stream<I, E, F>(
     input: I,
     threads: usize,
     chunk: usize,
+    on_entry: F,
+) -> Result<Head, StreamError<E>>
+where
+    I: IntoIterator<Item = Result<Vec<u8>, E>>,
+    E: std::error::Error + 'static,
+    F: FnMut(&VerifiedEntry) -> Result<(), E>,
+{
+    verify_stream_from(chain, input, 1, threads, chunk, on_entry)
+}
+
+/// As [`verify_stream`], for input whose first line is line `first_line` of its file (an
+/// import that skipped the entries the ledger already holds).
+pub fn verify_stream_from<I, E, F>(
+    chain: &mut Chain,
+    input: I,
+    first_line: u64,
+    threads: usize,
+    chunk: usize,
     mut on_entry: F,
 ) -> Result<Head, StreamError<E>>
 where
@@ -127,7 +145,7 @@ where
         drop(results_tx);
 
         let mut next_chunk: u64 = 0; // the next chunk to send
-        let mut next_line: u64 = 1; // the line number of its first line
+        let mut next_line: u64 = first_line.max(1); // the line number of its first line
         let mut first_lines = std::collections::VecDeque::new(); // first line of each chunk in flight
         let mut done: u64 = 0; // chunks accepted
         let mut ready = std::collections::BTreeMap::new();

@@ -265,8 +265,8 @@ pub enum TreatyError {
     #[error("participant {0}: {1}")]
     Membership(PartyId, &'static str),
     /// Rules that cannot be applied.
-    #[error("rules: {0}")]
-    Rules(&'static str),
+    #[error("{0}")]
+    Rules(String),
 }
 
 impl Treaty {
@@ -276,32 +276,51 @@ impl Treaty {
         let r = &self.rules;
         if r.signature.opens > r.signature.closes {
             return Err(TreatyError::Rules(
-                "signature.opens is after signature.closes",
+                "rules.signature.opens is after rules.signature.closes".into(),
             ));
         }
         if r.signature.opens < self.adopted {
             return Err(TreatyError::Rules(
-                "signature.opens is before the adoption date",
+                "rules.signature.opens is before the adoption date".into(),
             ));
         }
-        for t in [r.entry_into_force.threshold, r.amendments.threshold] {
+        for (name, t) in [
+            (
+                "rules.entry_into_force.threshold",
+                r.entry_into_force.threshold,
+            ),
+            ("rules.amendments.threshold", r.amendments.threshold),
+        ] {
             if t.required() == 0 || t.required() > 100_000 {
-                return Err(TreatyError::Rules(
-                    "a threshold must require between 1 and 100,000",
-                ));
+                return Err(TreatyError::Rules(format!(
+                    "{name} requires {}; a threshold must require between 1 and 100,000",
+                    t.required()
+                )));
             }
         }
-        for p in [
-            r.entry_into_force.takes_effect,
-            r.entry_into_force.later_participants,
-            r.amendments.proposal_after,
-            r.amendments.takes_effect,
-            r.denunciation.takes_effect,
+        for (name, p) in [
+            (
+                "rules.entry_into_force.takes_effect",
+                r.entry_into_force.takes_effect,
+            ),
+            (
+                "rules.entry_into_force.later_participants",
+                r.entry_into_force.later_participants,
+            ),
+            (
+                "rules.amendments.proposal_after",
+                r.amendments.proposal_after,
+            ),
+            ("rules.amendments.takes_effect", r.amendments.takes_effect),
+            (
+                "rules.denunciation.takes_effect",
+                r.denunciation.takes_effect,
+            ),
         ] {
             if !p.within_bounds() {
-                return Err(TreatyError::Rules(
-                    "a period may be at most 36,600 days, 1,200 months or 100 years",
-                ));
+                return Err(TreatyError::Rules(format!(
+                    "{name} is too long: a period may be at most 36,600 days, 1,200 months or 100 years"
+                )));
             }
         }
         let mut states = BTreeSet::new();

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use depositary_core::chain::KeyRecord;
 use depositary_core::event::Role;
-use depositary_core::stream::{StreamError, verify_stream};
+use depositary_core::stream::{StreamError, verify_stream_from};
 use depositary_core::{
-    Chain, ChainError, EntryHash, Event, Head, Instant, KeyRing, ParsedEntry, PublicKey, SecretKey,
-    Seq, Treaty, VerifiedEntry,
+    Chain, ChainError, EntryHash, Event, Head, Instant, KeyRing, PublicKey, SecretKey, Seq, Treaty,
+    VerifiedEntry,
 };
 use depositary_projection::{ApplyError, Facts, RuleError, TreatyInfo, apply};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -204,6 +204,9 @@ impl Store {
             path: path.to_owned(),
             reason,
         };
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Err(not_a_ledger("the file is empty".into()));
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(path, flags).map_err(|e| not_a_ledger(e.to_string()))?;
@@ -239,6 +242,26 @@ impl Store {
             return Err(not_a_ledger(
                 "its meta table does not name the format".into(),
             ));
+        }
+        for table in [
+            "entries",
+            "keys",
+            "p_treaty",
+            "p_participants",
+            "p_amendments",
+            "p_statements",
+            "p_voided",
+        ] {
+            let present: bool = conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .map_err(|e| not_a_ledger(e.to_string()))?;
+            if !present {
+                return Err(not_a_ledger(format!("its table {table} is missing")));
+            }
         }
         Ok(Store {
             conn,
@@ -521,9 +544,11 @@ impl Store {
             None => None,
         };
         let mut count = 0u64;
-        let result = verify_stream(
+        let first_line = existing.map_or(1, |h| h.seq.get() + 2);
+        let result = verify_stream_from(
             &mut chain,
             lines.map(|r| r.map_err(Wrapped::Input)),
+            first_line,
             threads,
             depositary_core::stream::DEFAULT_CHUNK,
             |v| {
@@ -665,43 +690,6 @@ impl Iterator for Rows<'_> {
     }
 }
 
-/// Pages of lines read in seq order.
-pub struct Lines<'c> {
-    conn: &'c Connection,
-    next: i64,
-    end: i64,
-    page: std::collections::VecDeque<Vec<u8>>,
-}
-
-impl Iterator for Lines<'_> {
-    type Item = Result<Vec<u8>, StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.page.is_empty() && self.next <= self.end {
-            const PAGE: i64 = 4096;
-            let result = (|| -> Result<(), rusqlite::Error> {
-                let mut stmt = self
-                    .conn
-                    .prepare_cached("SELECT seq, line FROM entries WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3")?;
-                let mut rows = stmt.query(params![self.next, self.end, PAGE])?;
-                while let Some(row) = rows.next()? {
-                    self.next = row.get::<_, i64>(0)? + 1;
-                    self.page.push_back(row.get(1)?);
-                }
-                Ok(())
-            })();
-            if let Err(e) = result {
-                self.next = self.end + 1;
-                return Some(Err(e.into()));
-            }
-            if self.page.is_empty() {
-                self.next = self.end + 1;
-            }
-        }
-        self.page.pop_front().map(Ok)
-    }
-}
-
 impl<'c> Snapshot<'c> {
     /// The head of the snapshot.
     pub fn head(&self) -> Option<Head> {
@@ -709,13 +697,8 @@ impl<'c> Snapshot<'c> {
     }
 
     /// The lines of every entry, in seq order (as the `seq` column orders them).
-    pub fn lines(&self) -> Lines<'c> {
-        Lines {
-            conn: self.conn,
-            next: 0,
-            end: self.head.map_or(-1, |h| h.seq.get() as i64),
-            page: Default::default(),
-        }
+    pub fn lines(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'c {
+        self.rows().map(|r| r.map(|row| row.line))
     }
 
     /// Every row of the entries table, in seq order.
@@ -729,10 +712,10 @@ impl<'c> Snapshot<'c> {
     }
 
     /// The lines of entries 0 to `last`, in seq order.
-    pub fn lines_to(&self, last: Seq) -> Lines<'c> {
-        let mut lines = self.lines();
-        lines.end = lines.end.min(last.get() as i64);
-        lines
+    pub fn lines_to(&self, last: Seq) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + 'c {
+        let mut rows = self.rows();
+        rows.end = rows.end.min(last.get() as i64);
+        rows.map(|r| r.map(|row| row.line))
     }
 
     /// The last entry recorded at or before `t`, if any.
@@ -976,9 +959,4 @@ fn write_verified(
         v.line(),
     ])?;
     Ok(())
-}
-
-/// Re-reads a stored line as a parsed entry (for callers that re-verify).
-pub fn parse_line(line: &[u8]) -> Result<ParsedEntry, depositary_core::EntryError> {
-    ParsedEntry::parse(line)
 }
