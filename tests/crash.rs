@@ -649,3 +649,70 @@ fn imports_killed_at_random_moments_are_all_or_nothing() {
          before exiting, {after_commit} of them after their commit"
     );
 }
+
+/// `init` killed at random moments leaves either no ledger at its path or a whole one (a
+/// valid ledger of one entry), never a half-made file that blocks the next `init`.
+#[test]
+fn init_killed_at_random_moments_leaves_a_whole_ledger_or_none() {
+    const INIT_KILLS: usize = 40;
+    const MAX_INITS: usize = 400;
+    let seed = seed();
+    eprintln!("init crash test seed: {seed:#x} (set DEPOSITARY_CRASH_SEED to replay)");
+    let mut rng = SplitMix64(seed ^ 0x1417);
+    let env = Env::new();
+    let treaty = common::fixtures().join(TREATY);
+    let args: Vec<String> = [
+        "init",
+        "--treaty",
+        treaty.to_str().expect("path"),
+        "--key",
+        "root.pem",
+        "--recorded-at",
+        "2025-01-10T09:00:00Z",
+    ]
+    .map(String::from)
+    .to_vec();
+    // How long an init takes here, so that kills land all along it.
+    let started = Instant::now();
+    env.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+    let span = (started.elapsed().as_micros() as u64).max(1_000) * 3 / 2;
+    let (mut killed, mut whole, mut none) = (0, 0, 0);
+    for i in 0..MAX_INITS {
+        if killed >= INIT_KILLS {
+            break;
+        }
+        remove_ledger(&env);
+        let delay = Duration::from_micros(rng.below(span));
+        let mut child = spawn(&env, &args, &format!("init-{i}"));
+        let status = match exit_within(&mut child, delay) {
+            Some((status, _)) => status,
+            None => {
+                let _ = child.kill();
+                child.wait().expect("wait")
+            }
+        };
+        if status.signal() == Some(9) {
+            killed += 1;
+        }
+        if env.ledger().exists() {
+            let v = env.run(&["verify", "--format", "json"]);
+            v.expect_code(0);
+            assert_eq!(json(&v)["entries_verified"], 1, "iteration {i}");
+            whole += 1;
+        } else {
+            // Nothing there: a new init must work.
+            none += 1;
+        }
+    }
+    eprintln!("{killed} inits killed: {whole} left a whole ledger, {none} left none");
+    assert!(
+        killed >= INIT_KILLS,
+        "only {killed} inits were killed before they exited"
+    );
+    assert!(none > 0, "no kill landed before the ledger was named");
+    assert!(whole > 0, "no init got as far as naming its ledger");
+    remove_ledger(&env);
+    env.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+}
