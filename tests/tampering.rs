@@ -498,7 +498,7 @@ fn event_reason(pointer: &str) -> &'static str {
             "treaty_registered: organization UNI lists member"
         }
         "/event/treaty/adopted" => {
-            "treaty_registered: rules: signature.opens is before the adoption date"
+            "treaty_registered: rules.signature.opens is before the adoption date"
         }
         "/event/treaty/rules/signature/opens" => {
             "treaty_registered: rules: signature.opens is after signature.closes"

@@ -41,13 +41,27 @@ impl TreatyInfo {
     }
 }
 
-/// An act with its date and the entry that recorded it.
+/// An act with its date and the entry that recorded it. Stored as `[date, seq]`, which is
+/// short: an amendment's record holds one per acceptance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(Date, Seq)", into = "(Date, Seq)")]
 pub struct Dated {
     /// Valid time.
     pub date: Date,
     /// The entry.
     pub seq: Seq,
+}
+
+impl From<(Date, Seq)> for Dated {
+    fn from((date, seq): (Date, Seq)) -> Dated {
+        Dated { date, seq }
+    }
+}
+
+impl From<Dated> for (Date, Seq) {
+    fn from(d: Dated) -> (Date, Seq) {
+        (d.date, d.seq)
+    }
 }
 
 /// An instrument deposited.

@@ -1,7 +1,7 @@
 //! The treaty's status on a date: the numbers of the UN Treaty Collection's status page
 //! and one row per participant, as a stable JSON document and as a table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use depositary_core::{AmendmentId, Date, EntryHash, Instant, Label, PartyId, Seq, TreatyId};
@@ -173,8 +173,8 @@ impl Status {
             on(p.denounced.map(|x| x.date)).and_then(|x| rules.denunciation.takes_effect.after(x))
         };
         // Who accepted or proposed what by `as_of`, in one pass over the amendments.
-        let mut accepted: BTreeMap<&PartyId, Vec<AmendmentId>> = BTreeMap::new();
-        let mut proposers: std::collections::BTreeSet<&PartyId> = Default::default();
+        let mut accepted: HashMap<&PartyId, Vec<AmendmentId>> = HashMap::new();
+        let mut proposers: std::collections::HashSet<&PartyId> = Default::default();
         for a in i.amendments {
             if a.proposed.date <= d {
                 proposers.insert(&a.proposed_by);
@@ -229,12 +229,8 @@ impl Status {
                 });
             }
         }
-        rows.sort_by(|a, b| {
-            sort_key(a.name.as_str())
-                .cmp(&sort_key(b.name.as_str()))
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        let by_id: BTreeMap<&PartyId, &Participant> =
+        rows.sort_by_cached_key(|r| (sort_key(r.name.as_str()), r.id.clone()));
+        let by_id: HashMap<&PartyId, &Participant> =
             i.participants.iter().map(|p| (&p.id, p)).collect();
         let mut amendments: Vec<AmendmentStatus> = i
             .amendments

@@ -249,7 +249,13 @@ impl Facts for SqlFacts<'_> {
     }
 
     fn amendments(&self) -> Result<Vec<Amendment>, StoreError> {
-        Ok(self.all_amendments()?.values().cloned().collect())
+        if self.amendments.borrow().is_some() {
+            return Ok(self.all_amendments()?.values().cloned().collect());
+        }
+        // Not cached yet (a status reads them once): read them straight into the list.
+        let mut stmt = self.conn.prepare_cached("SELECT rec FROM p_amendments")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|rec| from_json("amendment", &rec?)).collect()
     }
 
     fn act(&self, seq: Seq) -> Result<Option<Act>, StoreError> {
@@ -292,21 +298,16 @@ impl Facts for SqlFacts<'_> {
             }
             return Ok(out);
         }
+        // Counted here rather than by SQL's GROUP BY, which would sort every row; the
+        // covering index (date, party, kind) gives the rows on or before `as_of` in order.
+        let mut counts: HashMap<String, StatementCounts> = HashMap::new();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT party, kind, count(*) FROM p_statements WHERE date <= ?1 GROUP BY party, kind",
+            "SELECT party, kind FROM p_statements INDEXED BY p_statements_date WHERE date <= ?1",
         )?;
-        let rows = stmt.query_map([as_of.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (party, kind, n) = row?;
-            let party: PartyId = party
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("p_statements: {e}")))?;
+        let mut rows = stmt.query([as_of.to_string()])?;
+        while let Some(row) = rows.next()? {
+            let party = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let kind = row.get::<_, i64>(1)?;
             let slot = usize::try_from(kind)
                 .ok()
                 .filter(|k| *k < 5)
@@ -315,7 +316,20 @@ impl Facts for SqlFacts<'_> {
                         "p_statements: statement kind {kind} is out of range"
                     ))
                 })?;
-            out.entry(party).or_default()[slot] = u32::try_from(n).unwrap_or(u32::MAX);
+            match counts.get_mut(party) {
+                Some(c) => c[slot] += 1,
+                None => {
+                    let mut c = StatementCounts::default();
+                    c[slot] = 1;
+                    counts.insert(party.to_owned(), c);
+                }
+            }
+        }
+        for (party, c) in counts {
+            let party: PartyId = party.parse().map_err(|e: depositary_core::ValueError| {
+                StoreError::Corrupt(format!("p_statements: {e}"))
+            })?;
+            out.insert(party, c);
         }
         Ok(out)
     }

@@ -166,7 +166,7 @@ CREATE TABLE p_treaty (id INTEGER PRIMARY KEY CHECK (id = 1), info TEXT NOT NULL
 CREATE TABLE p_participants (id TEXT PRIMARY KEY, rec TEXT NOT NULL) STRICT;
 CREATE TABLE p_amendments (id TEXT PRIMARY KEY, rec TEXT NOT NULL) STRICT;
 CREATE TABLE p_statements (seq INTEGER PRIMARY KEY, party TEXT NOT NULL, date TEXT NOT NULL, kind INTEGER NOT NULL) STRICT;
-CREATE INDEX p_statements_date ON p_statements (date);
+CREATE INDEX p_statements_date ON p_statements (date, party, kind);
 CREATE TABLE p_voided (seq INTEGER PRIMARY KEY) STRICT;
 ";
 
