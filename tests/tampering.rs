@@ -501,7 +501,7 @@ fn event_reason(pointer: &str) -> &'static str {
             "treaty_registered: rules.signature.opens is before the adoption date"
         }
         "/event/treaty/rules/signature/opens" => {
-            "treaty_registered: rules: signature.opens is after signature.closes"
+            "treaty_registered: rules.signature.opens is after rules.signature.closes"
         }
         _ => SIG_BAD,
     }
