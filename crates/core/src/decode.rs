@@ -23,8 +23,8 @@ use crate::types::{
 
 /// Reads `line` if it is the canonical form of an entry this reader handles.
 pub fn decode_entry(line: &[u8]) -> Option<Entry> {
-    // Strings are scanned byte by byte below; one check of the whole line covers UTF-8.
-    std::str::from_utf8(line).ok()?;
+    // UTF-8 is checked string by string: outside strings only ASCII punctuation, digits and
+    // the literal member names are accepted, byte for byte.
     let mut c = Cursor { b: line, i: 0 };
     let mut scratch = String::new();
     c.lit(b"{\"event\":")?;
@@ -88,13 +88,20 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The length of the run of plain string bytes at `i`: up to the next `"` or `\\`,
+    /// provided no control character comes first (a raw control character is never
+    /// canonical).
+    fn run(&self) -> Option<usize> {
+        let rest = &self.b[self.i..];
+        let len = memchr::memchr2(b'"', b'\\', rest)?;
+        (!rest[..len].iter().any(|&c| c < 0x20)).then_some(len)
+    }
+
     /// A string without escapes (hex, dates, ids, words), as a slice of the line.
     fn simple_str(&mut self) -> Option<&'a str> {
         self.lit(b"\"")?;
         let start = self.i;
-        let len = self.b[start..]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let len = self.run()?;
         if self.b[start + len] != b'"' {
             return None;
         }
@@ -108,9 +115,7 @@ impl<'a> Cursor<'a> {
         self.lit(b"\"")?;
         loop {
             let start = self.i;
-            let len = self.b[start..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            let len = self.run()?;
             out.push_str(std::str::from_utf8(&self.b[start..start + len]).ok()?);
             self.i = start + len;
             match self.b[self.i] {

@@ -243,8 +243,9 @@ pub trait Facts {
     ) -> Result<BTreeMap<PartyId, StatementCounts>, Self::Error>;
     /// Every voided entry, in order (for audits).
     fn voided(&self) -> Result<Vec<Seq>, Self::Error>;
-    /// Every live statement: entry, participant, date and kind, in entry order (for audits).
-    fn statements(&self) -> Result<Vec<StatementRecord>, Self::Error>;
+    /// Calls `f` with every live statement: entry, participant, date and kind, in entry
+    /// order (for audits; a million of them are not gathered in memory).
+    fn for_each_statement(&self, f: &mut dyn FnMut(StatementRecord)) -> Result<(), Self::Error>;
     /// The treaty's entry into force by every instrument known, whatever its date.
     /// Implementations cache it; it changes only when an instrument does.
     fn entry_into_force(&self) -> Result<EntryIntoForce, Self::Error> {
@@ -495,23 +496,22 @@ impl Facts for MemFacts {
         Ok(all)
     }
 
-    fn statements(&self) -> Result<Vec<StatementRecord>, Infallible> {
-        Ok(self
-            .acts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.tag == 14)
-            .filter_map(|(i, p)| {
-                let seq = Seq::new(i as u64).ok()?;
-                if self.voided.contains(&seq) {
-                    return None;
-                }
-                match self.unpack(*p)? {
-                    Act::Statement { party, date, kind } => Some((seq, party, date, kind)),
-                    _ => None,
-                }
-            })
-            .collect())
+    fn for_each_statement(&self, f: &mut dyn FnMut(StatementRecord)) -> Result<(), Infallible> {
+        for (i, p) in self.acts.iter().enumerate() {
+            if p.tag != 14 {
+                continue;
+            }
+            let Ok(seq) = Seq::new(i as u64) else {
+                continue;
+            };
+            if self.voided.contains(&seq) {
+                continue;
+            }
+            if let Some(Act::Statement { party, date, kind }) = self.unpack(*p) {
+                f((seq, party, date, kind));
+            }
+        }
+        Ok(())
     }
 
     fn entry_into_force(&self) -> Result<EntryIntoForce, Infallible> {

@@ -204,35 +204,33 @@ impl Facts for SqlFacts<'_> {
         rows.map(|r| seq_of(r?)).collect()
     }
 
-    fn statements(&self) -> Result<Vec<StatementRecord>, StoreError> {
+    fn for_each_statement(&self, f: &mut dyn FnMut(StatementRecord)) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, party, date, kind FROM p_statements ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
+        let mut rows = stmt.query([])?;
         let corrupt = |e: String| StoreError::Corrupt(format!("p_statements: {e}"));
-        rows.map(|r| {
-            let (seq, party, date, kind) = r?;
-            Ok((
-                seq_of(seq)?,
-                party
+        while let Some(row) = rows.next()? {
+            let kind = row.get::<_, i64>(3)?;
+            f((
+                seq_of(row.get(0)?)?,
+                row.get_ref(1)?
+                    .as_str()
+                    .map_err(rusqlite::Error::from)?
                     .parse()
                     .map_err(|e: depositary_core::ValueError| corrupt(e.to_string()))?,
-                date.parse()
+                row.get_ref(2)?
+                    .as_str()
+                    .map_err(rusqlite::Error::from)?
+                    .parse()
                     .map_err(|e: depositary_core::ValueError| corrupt(e.to_string()))?,
                 *usize::try_from(kind)
                     .ok()
                     .and_then(|k| StatementKind::ALL.get(k))
                     .ok_or_else(|| corrupt(format!("statement kind {kind}")))?,
-            ))
-        })
-        .collect()
+            ));
+        }
+        Ok(())
     }
 
     fn entry_into_force(&self) -> Result<EntryIntoForce, StoreError> {

@@ -179,9 +179,6 @@ pub struct Store {
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(Duration::from_secs(60))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // 64 MiB of page cache (negative: KiB), so that large appends and imports do not
-    // re-read index pages from the file.
-    conn.pragma_update(None, "cache_size", -65536)?;
     Ok(())
 }
 
@@ -387,6 +384,13 @@ impl Store {
         Ok(v)
     }
 
+    /// Gives this connection 64 MiB of page cache, so that large appends and imports do not
+    /// re-read index pages from the file. Readers keep SQLite's small default.
+    fn large_cache(&self) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "cache_size", -65536)?;
+        Ok(())
+    }
+
     /// The path of the file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -425,6 +429,7 @@ impl Store {
         key: &SecretKey,
         time: RecordTime<'_>,
     ) -> Result<Appended, StoreError> {
+        self.large_cache()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -493,6 +498,7 @@ impl Store {
         I: IntoIterator<Item = Result<Vec<u8>, E>>,
         E: std::error::Error + Send + Sync + 'static,
     {
+        self.large_cache().map_err(ImportError::Store)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -633,10 +639,10 @@ pub struct LogRow {
 pub struct Row {
     /// The `seq` column.
     pub seq: i64,
-    /// The `hash` column.
-    pub hash: String,
-    /// The `recorded_at` column.
-    pub recorded_at: String,
+    /// The `hash` column, if it holds a hash.
+    pub hash: Option<EntryHash>,
+    /// The `recorded_at` column, if it holds an instant.
+    pub recorded_at: Option<Instant>,
     /// The `type` column.
     pub event_type: String,
     /// The `party` column.
@@ -667,8 +673,8 @@ impl Iterator for Rows<'_> {
                 while let Some(row) = rows.next()? {
                     let r = Row {
                         seq: row.get(0)?,
-                        hash: row.get(1)?,
-                        recorded_at: row.get(2)?,
+                        hash: row.get_ref(1)?.as_str().ok().and_then(|h| h.parse().ok()),
+                        recorded_at: row.get_ref(2)?.as_str().ok().and_then(|t| t.parse().ok()),
                         event_type: row.get(3)?,
                         party: row.get(4)?,
                         line: row.get(5)?,
