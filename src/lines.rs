@@ -91,7 +91,7 @@ impl<R: BufRead> Lines<R> {
 }
 
 fn memchr(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|b| *b == b'\n')
+    memchr::memchr(b'\n', buf)
 }
 
 impl<R: BufRead> Iterator for Lines<R> {
