@@ -437,63 +437,68 @@ pub fn summary(e: &Event) -> String {
 
 /// `log`.
 pub fn log(ledger: &Path, from: u64, party: Option<&PartyId>) -> Result<Exit> {
-    let mut store = Store::open(ledger)?;
-    let from = Seq::new(from)?;
-    let rows = store.snapshot(|snap| snap.log(from, party.map(PartyId::as_str), None))?;
-    let mut o = BufWriter::new(io::stdout().lock());
-    for row in rows {
-        let e = &row.entry;
-        let voided = row
-            .voided_by
-            .map(|s| format!("  [VOIDED by entry {s}]"))
-            .unwrap_or_default();
-        writeln!(
-            o,
-            "{:>6}  {}  {:<22}  {}  signer {}…{voided}",
-            e.seq.get(),
-            e.recorded_at,
-            e.event.type_name(),
-            summary(&e.event),
-            &e.signer.to_hex()[..12]
-        )?;
-    }
-    o.flush()?;
-    Ok(Exit::OK)
+    list(ledger, Seq::new(from)?, party, false)
 }
 
 /// `history`.
 pub fn history(ledger: &Path, party: &PartyId) -> Result<Exit> {
+    list(ledger, Seq::GENESIS, Some(party), true)
+}
+
+/// Lists entries, streaming: `log`'s layout (with each signer) or `history`'s (with each
+/// act's valid date, under a header).
+fn list(ledger: &Path, from: Seq, party: Option<&PartyId>, history: bool) -> Result<Exit> {
     let mut store = Store::open(ledger)?;
-    let rows = store.snapshot(|snap| snap.log(Seq::GENESIS, Some(party.as_str()), None))?;
     let mut o = BufWriter::new(io::stdout().lock());
-    writeln!(
-        o,
-        "{:>6}  {:<20}  {:<10}  {:<20}  details",
-        "entry", "recorded (UTC)", "valid date", "event"
-    )?;
-    if rows.is_empty() {
-        writeln!(o, "(no entry is about {party})")?;
-    }
-    for row in rows {
-        let e = &row.entry;
-        let valid = e
-            .event
-            .date()
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| "-".into());
-        let voided = row
-            .voided_by
-            .map(|s| format!("  [VOIDED by entry {s}]"))
-            .unwrap_or_default();
+    if history {
         writeln!(
             o,
-            "{:>6}  {}  {:<10}  {:<20}  {}{voided}",
-            e.seq.get(),
-            e.recorded_at,
-            valid,
-            e.event.type_name(),
-            summary(&e.event)
+            "{:>6}  {:<20}  {:<10}  {:<20}  details",
+            "entry", "recorded (UTC)", "valid date", "event"
         )?;
+    }
+    let mut count = 0u64;
+    store.snapshot(|snap| -> Result<()> {
+        snap.log(from, party.map(PartyId::as_str), |row| {
+            count += 1;
+            let e = &row.entry;
+            let voided = row
+                .voided_by
+                .map(|s| format!("  [VOIDED by entry {s}]"))
+                .unwrap_or_default();
+            let written = if history {
+                let valid = e
+                    .event
+                    .date()
+                    .map_or_else(|| "-".to_owned(), |d| d.to_string());
+                writeln!(
+                    o,
+                    "{:>6}  {}  {:<10}  {:<20}  {}{voided}",
+                    e.seq.get(),
+                    e.recorded_at,
+                    valid,
+                    e.event.type_name(),
+                    summary(&e.event)
+                )
+            } else {
+                writeln!(
+                    o,
+                    "{:>6}  {}  {:<22}  {}  signer {}…{voided}",
+                    e.seq.get(),
+                    e.recorded_at,
+                    e.event.type_name(),
+                    summary(&e.event),
+                    &e.signer.to_hex()[..12]
+                )
+            };
+            written.map_err(anyhow::Error::from)
+        })?;
+        Ok(())
+    })?;
+    if history && count == 0 {
+        if let Some(p) = party {
+            writeln!(o, "(no entry is about {p})")?;
+        }
     }
     o.flush()?;
     Ok(Exit::OK)

@@ -752,7 +752,7 @@ impl<F: Facts> Writer<'_, F> {
             }
             Act::NotVoidable(_) => {}
         }
-        self.facts.void(voids, &act).map_err(Fail::Facts)
+        self.facts.void(voids, self.seq, &act).map_err(Fail::Facts)
     }
 
     /// Every participant, with `changed` in place of its stored record.

@@ -241,8 +241,8 @@ pub trait Facts {
         &self,
         as_of: Date,
     ) -> Result<BTreeMap<PartyId, StatementCounts>, Self::Error>;
-    /// Every voided entry, in order (for audits).
-    fn voided(&self) -> Result<Vec<Seq>, Self::Error>;
+    /// Every voided entry with the correction that voided it, in order (for audits).
+    fn voided(&self) -> Result<Vec<(Seq, Seq)>, Self::Error>;
     /// Calls `f` with every live statement: entry, participant, date and kind, in entry
     /// order (for audits; a million of them are not gathered in memory).
     fn for_each_statement(&self, f: &mut dyn FnMut(StatementRecord)) -> Result<(), Self::Error>;
@@ -266,8 +266,8 @@ pub trait Facts {
     fn remove_amendment(&mut self, id: &AmendmentId) -> Result<(), Self::Error>;
     /// Records what entry `seq` did (called for every entry after entry 0, in order).
     fn record_act(&mut self, seq: Seq, act: &Act) -> Result<(), Self::Error>;
-    /// Marks entry `seq`, which did `act`, as voided.
-    fn void(&mut self, seq: Seq, act: &Act) -> Result<(), Self::Error>;
+    /// Marks entry `seq`, which did `act`, as voided by the correction at `by`.
+    fn void(&mut self, seq: Seq, by: Seq, act: &Act) -> Result<(), Self::Error>;
 }
 
 /// The projection's records in memory. What each entry did is kept packed in 16 bytes, so
@@ -282,7 +282,8 @@ pub struct MemFacts {
     /// Participant ids and amendment ids, numbered for `acts`.
     party_ids: Interner<PartyId>,
     amendment_ids: Interner<AmendmentId>,
-    voided: std::collections::HashSet<Seq>,
+    /// Voided entries, each with the correction that voided it.
+    voided: std::collections::HashMap<Seq, Seq>,
     eif: std::cell::Cell<Option<EntryIntoForce>>,
 }
 
@@ -465,7 +466,7 @@ impl Facts for MemFacts {
     }
 
     fn is_voided(&self, seq: Seq) -> Result<bool, Infallible> {
-        Ok(self.voided.contains(&seq))
+        Ok(self.voided.contains_key(&seq))
     }
 
     fn statement_counts(
@@ -479,7 +480,7 @@ impl Facts for MemFacts {
                 && p.date <= limit
                 && !self
                     .voided
-                    .contains(&Seq::new(i as u64).unwrap_or(Seq::GENESIS))
+                    .contains_key(&Seq::new(i as u64).unwrap_or(Seq::GENESIS))
             {
                 by_number.entry(p.party).or_default()[usize::from(p.kind)] += 1;
             }
@@ -490,8 +491,8 @@ impl Facts for MemFacts {
             .collect())
     }
 
-    fn voided(&self) -> Result<Vec<Seq>, Infallible> {
-        let mut all: Vec<Seq> = self.voided.iter().copied().collect();
+    fn voided(&self) -> Result<Vec<(Seq, Seq)>, Infallible> {
+        let mut all: Vec<(Seq, Seq)> = self.voided.iter().map(|(s, b)| (*s, *b)).collect();
         all.sort();
         Ok(all)
     }
@@ -504,7 +505,7 @@ impl Facts for MemFacts {
             let Ok(seq) = Seq::new(i as u64) else {
                 continue;
             };
-            if self.voided.contains(&seq) {
+            if self.voided.contains_key(&seq) {
                 continue;
             }
             if let Some(Act::Statement { party, date, kind }) = self.unpack(*p) {
@@ -558,8 +559,8 @@ impl Facts for MemFacts {
         Ok(())
     }
 
-    fn void(&mut self, seq: Seq, _act: &Act) -> Result<(), Infallible> {
-        self.voided.insert(seq);
+    fn void(&mut self, seq: Seq, by: Seq, _act: &Act) -> Result<(), Infallible> {
+        self.voided.insert(seq, by);
         Ok(())
     }
 }

@@ -198,10 +198,16 @@ impl Facts for SqlFacts<'_> {
             .collect())
     }
 
-    fn voided(&self) -> Result<Vec<Seq>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT seq FROM p_voided ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
-        rows.map(|r| seq_of(r?)).collect()
+    fn voided(&self) -> Result<Vec<(Seq, Seq)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, by FROM p_voided ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|r| {
+            let (seq, by) = r?;
+            Ok((seq_of(seq)?, seq_of(by)?))
+        })
+        .collect()
     }
 
     fn for_each_statement(&self, f: &mut dyn FnMut(StatementRecord)) -> Result<(), StoreError> {
@@ -382,10 +388,10 @@ impl Facts for SqlFacts<'_> {
         Ok(())
     }
 
-    fn void(&mut self, seq: Seq, act: &Act) -> Result<(), StoreError> {
+    fn void(&mut self, seq: Seq, by: Seq, act: &Act) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached("INSERT INTO p_voided (seq) VALUES (?1)")?
-            .execute([seq.get() as i64])?;
+            .prepare_cached("INSERT INTO p_voided (seq, by) VALUES (?1, ?2)")?
+            .execute([seq.get() as i64, by.get() as i64])?;
         if let Act::Statement { .. } = act {
             self.conn
                 .prepare_cached("DELETE FROM p_statements WHERE seq = ?1")?

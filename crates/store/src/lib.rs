@@ -167,7 +167,7 @@ CREATE TABLE p_participants (id TEXT PRIMARY KEY, rec TEXT NOT NULL) STRICT;
 CREATE TABLE p_amendments (id TEXT PRIMARY KEY, rec TEXT NOT NULL) STRICT;
 CREATE TABLE p_statements (seq INTEGER PRIMARY KEY, party TEXT NOT NULL, date TEXT NOT NULL, kind INTEGER NOT NULL) STRICT;
 CREATE INDEX p_statements_date ON p_statements (date, party, kind);
-CREATE TABLE p_voided (seq INTEGER PRIMARY KEY) STRICT;
+CREATE TABLE p_voided (seq INTEGER PRIMARY KEY, by INTEGER NOT NULL) STRICT;
 ";
 
 /// One ledger file.
@@ -746,41 +746,50 @@ impl<'c> Snapshot<'c> {
         read_keys(self.conn)
     }
 
-    /// The entries from `from` on (at most `limit`), optionally only those about `party`
-    /// (its acts, and corrections of them).
-    pub fn log(
+    /// Calls `f` with each entry from `from` on, in order, optionally only those about
+    /// `party` (its acts, and corrections of them), with the correction that voided it.
+    pub fn log<E: From<StoreError>>(
         &self,
         from: Seq,
         party: Option<&str>,
-        limit: Option<u64>,
-    ) -> Result<Vec<LogRow>, StoreError> {
-        let limit = limit.map_or(-1, |l| l as i64);
-        let mut stmt = self.conn.prepare(
-            "SELECT e.line, e.hash, (SELECT c.seq FROM entries c WHERE c.type = 'correction' AND c.party IS e.party AND json_extract(c.line, '$.event.voids') = e.seq) \
-             FROM entries e WHERE e.seq >= ?1 AND (?2 IS NULL OR e.party = ?2) ORDER BY e.seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![from.get() as i64, party, limit], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (line, hash, voided_by) = row?;
-            let entry: depositary_core::Entry = serde_json::from_slice(&line)
-                .map_err(|e| StoreError::Corrupt(format!("an entry is unreadable: {e}")))?;
-            out.push(LogRow {
-                hash: hash
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("entries.hash: {e}")))?,
-                voided_by: voided_by.and_then(|s| Seq::new(s as u64).ok()),
-                entry,
-            });
+        mut f: impl FnMut(LogRow) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT e.line, e.hash, v.by FROM entries e LEFT JOIN p_voided v ON v.seq = e.seq \
+                 WHERE e.seq >= ?1 AND (?2 IS NULL OR e.party = ?2) ORDER BY e.seq",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt
+            .query(params![from.get() as i64, party])
+            .map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let log_row = (|| -> Result<LogRow, StoreError> {
+                let line = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                let entry: depositary_core::Entry = serde_json::from_slice(line)
+                    .map_err(|e| StoreError::Corrupt(format!("an entry is unreadable: {e}")))?;
+                let hash: String = row.get(1)?;
+                let voided_by: Option<i64> = row.get(2)?;
+                Ok(LogRow {
+                    hash: hash
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("entries.hash: {e}")))?,
+                    voided_by: voided_by.map(seq_of).transpose()?,
+                    entry,
+                })
+            })()?;
+            f(log_row)?;
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+fn seq_of(n: i64) -> Result<Seq, StoreError> {
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| Seq::new(n).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("entry number {n} is out of range")))
 }
 
 /// Why an import failed. Nothing was kept.
