@@ -495,10 +495,11 @@ fn list(ledger: &Path, from: Seq, party: Option<&PartyId>, history: bool) -> Res
         })?;
         Ok(())
     })?;
-    if history && count == 0 {
-        if let Some(p) = party {
-            writeln!(o, "(no entry is about {p})")?;
-        }
+    if history
+        && count == 0
+        && let Some(p) = party
+    {
+        writeln!(o, "(no entry is about {p})")?;
     }
     o.flush()?;
     Ok(Exit::OK)
