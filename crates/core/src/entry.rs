@@ -111,7 +111,27 @@ pub enum EntryError {
 impl UnsignedEntry {
     /// The canonical bytes of the entry without `sig`.
     pub fn canonical(&self) -> Result<Vec<u8>, EntryError> {
-        canonical_of(self)
+        // The envelope's members are fixed and already in canonical order; only the event
+        // goes through the general writer.
+        let event = canonical_of(&self.event)?;
+        let mut out = Vec::with_capacity(event.len() + 220);
+        out.extend_from_slice(b"{\"event\":");
+        out.extend_from_slice(&event);
+        out.extend_from_slice(b",\"prev\":\"");
+        crate::hex::encode_into(self.prev.as_bytes(), &mut out);
+        out.extend_from_slice(b"\",\"recorded_at\":\"");
+        out.extend_from_slice(self.recorded_at.to_string().as_bytes());
+        out.extend_from_slice(b"\",\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"signer\":\"");
+        crate::hex::encode_into(self.signer.as_bytes(), &mut out);
+        out.extend_from_slice(b"\",\"v\":1}");
+        debug_assert_eq!(
+            Ok(&out),
+            canonical_of(self).as_ref(),
+            "the envelope is canonical"
+        );
+        Ok(out)
     }
 
     /// Signs the entry with `key`, which must be the `signer` named in it.
