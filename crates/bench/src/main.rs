@@ -379,7 +379,9 @@ fn set_owner_only(p: &Path) -> Result<()> {
 
 fn print_table(r: &Report) {
     if !r.optimized {
-        println!("NOTE: built without optimisations (no --release): the figures are not meaningful and no target is judged.\n");
+        println!(
+            "NOTE: built without optimisations (no --release): the figures are not meaningful and no target is judged.\n"
+        );
     }
     println!(
         "Depositary benchmark: {} entries, {} ({} verification threads, batches of {})",

@@ -5,7 +5,7 @@
 //! handle (entry 0's treaty, a participant's registration, and every malformed or unusual
 //! line), and the caller then takes the general path: [`crate::jcs::check_canonical`] and
 //! serde. The one property that matters: when it answers `Some(entry)`, the general path
-//! accepts the same bytes and reads the same entry. Tests and the fuzz target `decode` check
+//! accepts the same bytes and reads the same entry. Tests and the fuzz target `entry` check
 //! exactly that.
 
 use std::str::FromStr;
