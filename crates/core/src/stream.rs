@@ -87,7 +87,7 @@ impl<E: std::error::Error + 'static> StreamError<E> {
 /// The calling thread reads chunks of `chunk` lines and hands them to `threads` workers,
 /// which parse them and check their signatures (one batch per chunk); meanwhile it accepts
 /// the entries of earlier chunks into the chain, in order, and calls `on_entry`. At most
-/// `2 × threads` chunks are in flight, so memory does not grow with the input.
+/// `4 × threads` chunks are in flight, so memory does not grow with the input.
 pub fn verify_stream<I, E, F>(
     chain: &mut Chain,
     input: I,
@@ -120,14 +120,14 @@ where
 {
     let chunk = chunk.max(1);
     let threads = threads.max(1);
-    let max_in_flight = 2 * threads;
+    let max_in_flight = 4 * threads;
     let mut input = input.into_iter();
     std::thread::scope(|scope| {
         let (results_tx, results_rx) =
             mpsc::sync_channel::<(u64, Vec<Result<SignedEntry, EntryError>>)>(max_in_flight);
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let (tx, rx) = mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(2);
+            let (tx, rx) = mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(4);
             let results = results_tx.clone();
             scope.spawn(move || {
                 let mut cache = KeyCache::default();
