@@ -96,10 +96,14 @@ pub struct EntryIntoForce {
 
 impl EntryIntoForce {
     /// Computes it from every participant's instrument deposited on or before `as_of`.
-    pub fn compute(rules: &Rules, participants: &[Participant], as_of: Date) -> EntryIntoForce {
+    pub fn compute<'a>(
+        rules: &Rules,
+        participants: impl IntoIterator<Item = &'a Participant>,
+        as_of: Date,
+    ) -> EntryIntoForce {
         let r = &rules.entry_into_force;
         let deposits = participants
-            .iter()
+            .into_iter()
             .filter_map(|p| p.instrument.map(|i| (p, i.date)));
         let tally = tally(deposits, r.organizations, r.threshold.required(), as_of);
         EntryIntoForce {

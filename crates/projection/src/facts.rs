@@ -519,14 +519,15 @@ impl Facts for MemFacts {
         if let Some(e) = self.eif.get() {
             return Ok(e);
         }
-        let e = EntryIntoForce::compute(&self.treaty.rules, &self.participants()?, Date::LAST);
+        let e = EntryIntoForce::compute(&self.treaty.rules, self.participants.values(), Date::LAST);
         self.eif.set(Some(e));
         Ok(e)
     }
 
     fn put_participant(&mut self, p: &Participant) -> Result<(), Infallible> {
         let old = self.participants.insert(p.id.clone(), p.clone());
-        if old.is_none_or(|o| o.instrument != p.instrument) {
+        // The entry into force depends on instruments alone.
+        if old.and_then(|o| o.instrument) != p.instrument {
             self.eif.set(None);
         }
         Ok(())

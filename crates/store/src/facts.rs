@@ -243,7 +243,9 @@ impl Facts for SqlFacts<'_> {
         if let Some(e) = self.eif.get() {
             return Ok(e);
         }
-        let e = EntryIntoForce::compute(&self.treaty.rules, &self.participants()?, Date::LAST);
+        self.load_all_participants()?;
+        let cache = self.participants.borrow();
+        let e = EntryIntoForce::compute(&self.treaty.rules, cache.values().flatten(), Date::LAST);
         self.eif.set(Some(e));
         Ok(e)
     }
@@ -341,7 +343,14 @@ impl Facts for SqlFacts<'_> {
     fn put_participant(&mut self, p: &Participant) -> Result<(), StoreError> {
         let mut cache = self.participants.borrow_mut();
         let old = cache.insert(p.id.clone(), Some(p.clone()));
-        if !matches!(old, Some(Some(o)) if o.instrument == p.instrument) {
+        // The entry into force depends on instruments alone; a record not read before may
+        // have had one.
+        let unchanged = match old {
+            Some(Some(o)) => o.instrument == p.instrument,
+            Some(None) => p.instrument.is_none(),
+            None => false,
+        };
+        if !unchanged {
             self.eif.set(None);
         }
         self.dirty_participants.insert(p.id.clone());
