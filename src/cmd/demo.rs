@@ -67,7 +67,11 @@ pub fn run() -> Result<Exit> {
                 .with_context(|| format!("built-in signatures, line {}", i + 1))
         })
         .collect::<Result<_>>()?;
-    let appended = store.append(events, &key, RecordTime::Clock(&now))?;
+    let labelled = events
+        .into_iter()
+        .zip(1..)
+        .map(|(e, n)| Ok::<_, std::convert::Infallible>((n, e)));
+    let appended = store.append(labelled, &key, RecordTime::Clock(&now))?;
     writeln!(
         o,
         "3. appended {} signatures, each signed and hash-linked, each citing its source",

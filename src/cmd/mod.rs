@@ -89,36 +89,36 @@ fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
 
 /// `append`.
 pub fn append(ledger: &Path, args: AppendArgs) -> Result<Exit> {
-    let (events, lines) = match (args.events, args.event) {
+    let key = keyfile::read_secret(&args.key)?;
+    let time = record_time(args.recorded_at)?;
+    let (result, file) = match (args.events, args.event) {
         (Some(file), None) => {
-            let (events, lines) = read_events(&file)?;
-            (events, Some((file, lines)))
+            let events = events_of(&file)?;
+            let mut store = Store::open(ledger)?;
+            (store.append(events, &key, time), Some(file))
         }
-        (None, Some(e)) => (vec![event_from_args(e)?], None),
+        (None, Some(e)) => {
+            let event = event_from_args(e)?;
+            let mut store = Store::open(ledger)?;
+            let one = std::iter::once(Ok::<_, EventsFileError>((1, event)));
+            (store.append(one, &key, time), None)
+        }
         (None, None) => bail!(
             "say what to append: an event type (e.g. `append --key K signed --party FRA --date 2025-10-25`) or --events FILE"
         ),
         (Some(_), Some(_)) => bail!("give either an event or --events FILE, not both"),
     };
-    if events.is_empty() {
-        bail!("the events file holds no event");
-    }
-    let key = keyfile::read_secret(&args.key)?;
-    let time = record_time(args.recorded_at)?;
-    let mut store = Store::open(ledger)?;
-    let appended = match store.append(events, &key, time) {
+    let appended = match result {
         Ok(a) => a,
         // Name the event by its line in the file, or not at all when there is one.
-        Err(StoreError::Event { index, source }) => {
-            let place = match &lines {
-                Some((file, lines)) => format!(
-                    "{} line {}: ",
-                    file.display(),
-                    lines.get(index).copied().unwrap_or(index + 1)
-                ),
-                None => String::new(),
-            };
+        Err(StoreError::Event { label, source }) => {
+            let place = file
+                .map(|f| format!("{} line {label}: ", f.display()))
+                .unwrap_or_default();
             bail!("nothing was appended: {place}{source}");
+        }
+        Err(StoreError::NothingToAppend) if file.is_some() => {
+            bail!("nothing was appended: the events file holds no event")
         }
         Err(e) => return Err(anyhow::Error::from(e).context("nothing was appended")),
     };
@@ -143,24 +143,35 @@ pub fn append(ledger: &Path, args: AppendArgs) -> Result<Exit> {
     Ok(Exit::OK)
 }
 
-/// The events of a file, with the line number of each.
-fn read_events(file: &Path) -> Result<(Vec<Event>, Vec<usize>)> {
+/// Why a line of an events file could not be read as an event: the file, the line, and
+/// the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EventsFileError(String);
+
+/// The events of a file, read one by one as they are needed, each labelled with its line
+/// number; blank lines are skipped.
+fn events_of(
+    file: &Path,
+) -> Result<impl Iterator<Item = Result<(u64, Event), EventsFileError>> + Send + use<>> {
     let f =
         File::open(file).with_context(|| format!("cannot open events file {}", file.display()))?;
-    let mut events = Vec::new();
-    let mut numbers = Vec::new();
-    for (i, line) in Lines::new(BufReader::new(f), MAX_ENTRY_BYTES, false).enumerate() {
-        let n = i + 1;
-        let line = line.with_context(|| format!("{} line {n}", file.display()))?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let event = depositary_core::input::event_from_json(&line)
-            .with_context(|| format!("{} line {n}", file.display()))?;
-        events.push(event);
-        numbers.push(n);
-    }
-    Ok((events, numbers))
+    let name = file.display().to_string();
+    Ok(Lines::new(BufReader::new(f), MAX_ENTRY_BYTES, false)
+        .enumerate()
+        .filter_map(move |(i, line)| {
+            let n = i as u64 + 1;
+            let at = |e: String| EventsFileError(format!("{name} line {n}: {e}"));
+            match line {
+                Err(e) => Some(Err(at(e.to_string()))),
+                Ok(l) if l.iter().all(u8::is_ascii_whitespace) => None,
+                Ok(l) => Some(
+                    depositary_core::input::event_from_json(&l)
+                        .map(|event| (n, event))
+                        .map_err(|e| at(e.to_string())),
+                ),
+            }
+        }))
 }
 
 fn event_from_args(e: EventArgs) -> Result<Event> {

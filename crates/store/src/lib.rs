@@ -82,14 +82,20 @@ pub enum StoreError {
     /// An event to append breaks a rule of the treaty (nothing was written).
     #[error("refused: {0}")]
     Refused(RuleError),
-    /// Appending the event at `index` (from 0) of those given failed.
-    #[error("event {}: {source}", index + 1)]
+    /// Appending the event labelled `label` failed.
+    #[error("event {label}: {source}")]
     Event {
-        /// Its position among the events given, from 0.
-        index: usize,
+        /// The label the caller gave it (a line number).
+        label: u64,
         /// What went wrong.
         source: Box<StoreError>,
     },
+    /// The events to append could not be read (the error names where).
+    #[error(transparent)]
+    Input(Box<dyn std::error::Error + Send + Sync>),
+    /// No event was given.
+    #[error("there is no event to append")]
+    NothingToAppend,
     /// The file's contents are damaged or were changed outside Depositary.
     #[error("the ledger file is damaged: {0}")]
     Corrupt(String),
@@ -423,12 +429,22 @@ impl Store {
 
     /// Appends `events`, all or none, each signed by `key` and checked against the chain
     /// (authority, record time) and the treaty's rules as the ledger stands before it.
-    pub fn append(
+    ///
+    /// Each event comes with a label of the caller's choosing (a line number), which errors
+    /// name. Events are read from the iterator as they are needed, so a million of them are
+    /// never all in memory; an error from the iterator stops the append, and nothing is
+    /// written. At least one event is needed.
+    pub fn append<I, E>(
         &mut self,
-        events: Vec<Event>,
+        events: I,
         key: &SecretKey,
         time: RecordTime<'_>,
-    ) -> Result<Appended, StoreError> {
+    ) -> Result<Appended, StoreError>
+    where
+        I: IntoIterator<Item = Result<(u64, Event), E>>,
+        I::IntoIter: Send,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         self.large_cache()?;
         let tx = self
             .conn
@@ -438,28 +454,66 @@ impl Store {
         let mut facts = SqlFacts::load(&tx)?;
         let recorded_at = time.get()?;
         let first = chain.next_seq()?;
-        // Two stages on two threads: one seals (signs) the entries in order, the other
-        // checks each against the rules and writes it. Signing is the slow part and depends
-        // only on the entry before, so the rules and SQL run beside it. Any error stops
-        // both, and nothing is committed.
-        type Sealed = (usize, Result<(VerifiedEntry, Option<KeyRing>), ChainError>);
+        // Three stages on three threads: one reads (parses) the events, one seals (signs)
+        // them in order, and this one checks each against the rules and writes it. Signing
+        // is the slow part and depends only on the entry before, so reading, the rules and
+        // SQL run beside it. Any error stops all three, and nothing is committed.
+        // Entries go across in batches, so that the threads do not wake each other for
+        // every entry.
+        type Sealed = (u64, Result<(VerifiedEntry, Option<KeyRing>), StoreError>);
+        const BATCH: usize = 64;
+        let events = events.into_iter();
         let (count, head) = std::thread::scope(|scope| -> Result<(u64, Head), StoreError> {
-            let (to_writer, sealed) = std::sync::mpsc::sync_channel::<Sealed>(256);
-            let sealer = scope.spawn(move || {
-                for (index, event) in events.into_iter().enumerate() {
-                    let keys_change = event.needs_root();
-                    let result = chain
-                        .seal(event, recorded_at, key)
-                        .map(|v| (v, keys_change.then(|| chain.keys().clone())));
-                    let stop = result.is_err();
-                    if to_writer.send((index, result)).is_err() || stop {
-                        break;
+            let (to_writer, sealed) = std::sync::mpsc::sync_channel::<Vec<Sealed>>(8);
+            let (to_sealer, read) =
+                std::sync::mpsc::sync_channel::<Vec<Result<(u64, Event), E>>>(8);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                for item in events {
+                    let stop = item.is_err();
+                    batch.push(item);
+                    if stop || batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if to_sealer.send(full).is_err() || stop {
+                            return;
+                        }
                     }
+                }
+                if !batch.is_empty() {
+                    let _ = to_sealer.send(batch);
+                }
+            });
+            let sealer = scope.spawn(move || {
+                let mut label = 0;
+                let mut batch = Vec::with_capacity(BATCH);
+                for item in read.into_iter().flatten() {
+                    let result = match item {
+                        Ok((l, event)) => {
+                            label = l;
+                            let keys_change = event.needs_root();
+                            chain
+                                .seal(event, recorded_at, key)
+                                .map(|v| (v, keys_change.then(|| chain.keys().clone())))
+                                .map_err(StoreError::from)
+                        }
+                        Err(e) => Err(StoreError::Input(Box::new(e))),
+                    };
+                    let stop = result.is_err();
+                    batch.push((label, result));
+                    if stop || batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if to_writer.send(full).is_err() || stop {
+                            return chain.head().copied();
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    let _ = to_writer.send(batch);
                 }
                 chain.head().copied()
             });
             let mut count = 0;
-            for (index, result) in sealed {
+            for (label, result) in sealed.into_iter().flatten() {
                 let one = (|| {
                     let (v, keys) = result?;
                     apply(&mut facts, &v).map_err(|e| match e {
@@ -472,9 +526,13 @@ impl Store {
                     }
                     Ok(())
                 })();
-                one.map_err(|source| StoreError::Event {
-                    index,
-                    source: Box::new(source),
+                one.map_err(|source| match source {
+                    // The reader's own error names its place already.
+                    StoreError::Input(e) => StoreError::Input(e),
+                    source => StoreError::Event {
+                        label,
+                        source: Box::new(source),
+                    },
                 })?;
                 count += 1;
             }
@@ -484,6 +542,9 @@ impl Store {
                 .ok_or(StoreError::Empty)?;
             Ok((count, head))
         })?;
+        if count == 0 {
+            return Err(StoreError::NothingToAppend);
+        }
         facts.flush()?;
         drop(facts);
         tx.commit()?;
