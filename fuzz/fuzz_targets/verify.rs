@@ -1,7 +1,7 @@
 //! `verify`: arbitrary bytes as an export (lines split on `\n`), verified as `depositary
 //! verify` does: `stream::verify_stream` over a `Chain::new(None)`, with the projection
-//! folded over the verified entries (`MemFacts::new` on entry 0's treaty, then
-//! `depositary_projection::apply` for each later entry).
+//! folded over the verified entries with `depositary_projection::fold` (records made from
+//! entry 0's treaty, then every later entry applied), as `depositary verify` folds them.
 //!
 //! Properties checked on every input:
 //! - verification never panics and ends (libFuzzer's `-timeout` catches a hang);
@@ -19,10 +19,9 @@
 use std::convert::Infallible;
 
 use depositary_core::entry::entry_hash;
-use depositary_core::event::Event;
 use depositary_core::stream::{StreamError, verify_stream};
 use depositary_core::{Chain, VerifiedEntry};
-use depositary_projection::{ApplyError, MemFacts, apply};
+use depositary_projection::{ApplyError, MemFacts};
 use libfuzzer_sys::fuzz_target;
 
 /// Why the fold refused an entry (the projection's rule, as text).
@@ -61,14 +60,7 @@ fn run(lines: &[Vec<u8>], threads: usize, chunk: usize) -> Outcome {
     let input = lines.iter().map(|l| Ok::<_, Refused>(l.clone()));
     let result = verify_stream(&mut chain, input, threads, chunk, |v: &VerifiedEntry| {
         seen.push(v.line().to_vec());
-        match (v.event(), facts.as_mut()) {
-            (Event::TreatyRegistered(t), None) => {
-                facts = Some(MemFacts::new(&t.treaty));
-                Ok(())
-            }
-            (_, Some(f)) => apply(f, v).map_err(|e: ApplyError<Infallible>| Refused(e.to_string())),
-            (_, None) => panic!("the chain let an entry other than the treaty's be entry 0"),
-        }
+        depositary_projection::fold(&mut facts, v).map_err(|e: ApplyError<Infallible>| Refused(e.to_string()))
     });
     match result {
         Ok(head) => Outcome::Valid {

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, anyhow};
 use depositary_core::entry::MAX_ENTRY_BYTES;
 use depositary_core::stream::{DEFAULT_CHUNK, StreamError, verify_stream};
 use depositary_core::{Chain, EntryHash, Event, Head, PublicKey, Seq, VerifiedEntry};
-use depositary_projection::{Facts, MemFacts, apply};
+use depositary_projection::{Facts, MemFacts, fold};
 use depositary_store::{Row, Store, StoreError};
 use serde::Serialize;
 
@@ -38,16 +38,7 @@ impl From<LineError> for Reject {
 
 /// Folds one verified entry into the projection, applying the treaty's rules.
 pub fn fold_one(facts: &mut Option<MemFacts>, v: &VerifiedEntry) -> Result<(), Reject> {
-    match facts {
-        None => match v.event() {
-            Event::TreatyRegistered(t) => {
-                *facts = Some(MemFacts::new(&t.treaty));
-                Ok(())
-            }
-            _ => Err(Reject("entry 0 is not treaty_registered".into())),
-        },
-        Some(f) => apply(f, v).map_err(|e| Reject(e.to_string())),
-    }
+    fold(facts, v).map_err(|e| Reject(e.to_string()))
 }
 
 #[derive(Debug, Serialize)]

@@ -19,7 +19,7 @@ use depositary_core::event::{
 };
 use depositary_core::treaty::{ParticipantKind, ParticipantSpec};
 use depositary_core::{Chain, Date, Event, Instant, PartyId, SecretKey, Seq, Treaty};
-use depositary_projection::{MemFacts, apply};
+use depositary_projection::{MemFacts, fold};
 
 /// The synthetic treaty: the Hanoi Convention's rules, dates moved to 1999-2001.
 pub fn treaty() -> Result<Treaty> {
@@ -465,16 +465,8 @@ impl Generator {
         self.t = (self.t + self.step).min(END);
         let key = if by_root { &self.root } else { &self.registrar };
         let v = self.chain.seal(event, at, key)?;
-        match &mut self.facts {
-            None => {
-                if let Event::TreatyRegistered(t) = v.event() {
-                    self.facts = Some(MemFacts::new(&t.treaty));
-                }
-            }
-            Some(f) => {
-                apply(f, &v).map_err(|e| anyhow!("the generator made an invalid entry: {e}"))?
-            }
-        }
+        fold(&mut self.facts, &v)
+            .map_err(|e| anyhow!("the generator made an invalid entry: {e}"))?;
         Ok(v)
     }
 }

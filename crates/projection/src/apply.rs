@@ -7,7 +7,10 @@ use depositary_core::treaty::{ParticipantKind, TreatyError};
 use depositary_core::{AmendmentId, Date, Event, PartyId, Seq, VerifiedEntry};
 
 use crate::count::EntryIntoForce;
-use crate::facts::{Act, Amendment, Dated, Deposit, Facts, Participant, TreatyInfo, kind_index};
+use crate::facts::{
+    Act, Amendment, Dated, Deposit, Facts, MemFacts, Participant, TreatyInfo, kind_index,
+};
+use std::convert::Infallible;
 
 /// Why an entry breaks a rule of the treaty. Each message names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -285,6 +288,26 @@ impl<E: std::error::Error + 'static> ApplyError<E> {
 }
 
 type Outcome<E> = Result<(), ApplyError<E>>;
+
+/// Folds a verified entry into records kept in memory, as an auditor replays a ledger:
+/// entry 0 creates them from its treaty, every later entry is applied with [`apply`].
+pub fn fold(
+    facts: &mut Option<MemFacts>,
+    entry: &VerifiedEntry,
+) -> Result<(), ApplyError<Infallible>> {
+    match (facts.as_mut(), entry.event()) {
+        (Some(f), _) => apply(f, entry),
+        (None, Event::TreatyRegistered(t)) => {
+            *facts = Some(MemFacts::new(&t.treaty));
+            Ok(())
+        }
+        // The chain accepts no other entry 0; say so rather than trust it blindly.
+        (None, _) => Err(ApplyError::Rule {
+            seq: entry.seq(),
+            rule: RuleError::Registry("entry 0 must register the treaty".into()),
+        }),
+    }
+}
 
 /// Applies `entry` (any entry after entry 0) to `facts`, or says which rule it breaks.
 /// On error nothing has been written.

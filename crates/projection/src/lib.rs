@@ -12,6 +12,6 @@ pub mod count;
 pub mod facts;
 pub mod status;
 
-pub use apply::{ApplyError, Parties, RuleError, apply};
+pub use apply::{ApplyError, Parties, RuleError, apply, fold};
 pub use facts::{Act, Facts, MemFacts, Participant, TreatyInfo};
 pub use status::Status;

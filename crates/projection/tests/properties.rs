@@ -318,11 +318,7 @@ fn fold(lines: &[Vec<u8>]) -> MemFacts {
     let mut facts: Option<MemFacts> = None;
     for r in parse_and_check(lines, 2) {
         let v: VerifiedEntry = chain.accept(r.expect("parse")).expect("chain");
-        match (&mut facts, v.event()) {
-            (None, Event::TreatyRegistered(t)) => facts = Some(MemFacts::new(&t.treaty)),
-            (Some(f), _) => apply(f, &v).expect("a verified ledger's rules"),
-            (None, _) => panic!("entry 0 is the treaty"),
-        }
+        depositary_projection::fold(&mut facts, &v).expect("a verified ledger's rules");
     }
     facts.expect("a treaty")
 }

@@ -9,7 +9,7 @@ use depositary_core::event::StatementKind;
 use depositary_core::{AmendmentId, Date, Entry, PartyId, Seq};
 use depositary_projection::count::EntryIntoForce;
 use depositary_projection::facts::{Amendment, StatementCounts, StatementRecord, kind_index};
-use depositary_projection::{Act, Facts, Participant, TreatyInfo};
+use depositary_projection::{Act, Facts, MemFacts, Participant, TreatyInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
@@ -88,6 +88,41 @@ impl<'c> SqlFacts<'c> {
         facts.participants_complete.set(true);
         facts.flush()?;
         Ok(facts)
+    }
+
+    /// Writes every record of `facts` (the records of a whole ledger, kept in memory while
+    /// importing it) into the empty projection tables behind `conn`.
+    pub fn write_all(conn: &'c Connection, facts: &MemFacts) -> Result<(), StoreError> {
+        let Ok(participants) = facts.participants();
+        let Ok(amendments) = facts.amendments();
+        let Ok(voided) = facts.voided();
+        conn.execute(
+            "INSERT INTO p_treaty (id, info) VALUES (1, ?1)",
+            [json(facts.treaty())?],
+        )?;
+        let mut sql = SqlFacts::with(conn, facts.treaty().clone());
+        for p in &participants {
+            sql.put_participant(p)?;
+        }
+        for a in &amendments {
+            sql.put_amendment(a)?;
+        }
+        let mut failed = None;
+        let Ok(()) = facts.for_each_statement(&mut |(seq, party, date, kind)| {
+            if failed.is_none()
+                && let Err(e) = sql.record_act(seq, &Act::Statement { party, date, kind })
+            {
+                failed = Some(e);
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let mut stmt = conn.prepare_cached("INSERT INTO p_voided (seq, by) VALUES (?1, ?2)")?;
+        for (seq, by) in voided {
+            stmt.execute([seq.get() as i64, by.get() as i64])?;
+        }
+        sql.flush()
     }
 
     /// Writes the changed records back.

@@ -19,10 +19,10 @@ use depositary_core::chain::KeyRecord;
 use depositary_core::event::Role;
 use depositary_core::stream::{StreamError, verify_stream_from};
 use depositary_core::{
-    Chain, ChainError, EntryHash, Event, Head, Instant, KeyRing, PublicKey, SecretKey, Seq, Treaty,
-    VerifiedEntry,
+    Chain, ChainError, EntryHash, Event, Head, Instant, KeyRing, PartyId, PublicKey, SecretKey,
+    Seq, Treaty, VerifiedEntry,
 };
-use depositary_projection::{ApplyError, Facts, RuleError, TreatyInfo, apply};
+use depositary_projection::{ApplyError, Facts, MemFacts, RuleError, TreatyInfo, apply, fold};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use facts::SqlFacts;
@@ -647,6 +647,120 @@ impl Store {
         Ok(Appended { first, head, count })
     }
 
+    /// Imports a whole export into this new, empty ledger. Verification runs as `verify`
+    /// does, folding the records in memory, while a second connection on a thread of its
+    /// own inserts the entries; the records are written at the end, and everything is
+    /// committed at once, or nothing.
+    fn import_fresh<I, E>(&mut self, lines: I, threads: usize) -> Result<Appended, ImportError<E>>
+    where
+        I: IntoIterator<Item = Result<Vec<u8>, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        enum ToWriter {
+            Entries(Vec<(VerifiedEntry, Option<PartyId>)>),
+            Finish(Box<(MemFacts, KeyRing)>),
+        }
+        const BATCH: usize = 256;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut writer_conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| ImportError::Store(e.into()))?;
+        configure(&writer_conn).map_err(|e| ImportError::Store(e.into()))?;
+        writer_conn
+            .pragma_update(None, "cache_size", -65536)
+            .map_err(|e| ImportError::Store(e.into()))?;
+        let mut chain = Chain::new(None);
+        std::thread::scope(|scope| {
+            let (to_writer, received) = std::sync::mpsc::sync_channel::<ToWriter>(16);
+            let writer = scope.spawn(move || -> Result<(), StoreError> {
+                let tx = writer_conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                for message in received {
+                    match message {
+                        ToWriter::Entries(batch) => {
+                            for (v, party) in &batch {
+                                insert_entry(&tx, v, party.as_ref())?;
+                            }
+                        }
+                        ToWriter::Finish(done) => {
+                            let (facts, keys) = *done;
+                            SqlFacts::write_all(&tx, &facts)?;
+                            write_keys(&tx, &keys)?;
+                            tx.commit()?;
+                            return Ok(());
+                        }
+                    }
+                }
+                // The verifier stopped: dropping the transaction rolls everything back.
+                Err(StoreError::Corrupt(
+                    "the import stopped before its end".into(),
+                ))
+            });
+            let mut facts: Option<MemFacts> = None;
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut count = 0u64;
+            let writer_gone = || {
+                Wrapped::Store(StoreError::Corrupt(
+                    "internal: the writing thread stopped".into(),
+                ))
+            };
+            let result = verify_stream_from(
+                &mut chain,
+                lines.into_iter().map(|r| r.map_err(Wrapped::Input)),
+                1,
+                threads,
+                depositary_core::stream::DEFAULT_CHUNK,
+                |v| {
+                    fold(&mut facts, v).map_err(|e| match e {
+                        ApplyError::Rule { seq, rule } => {
+                            Wrapped::Store(StoreError::Rule { seq, rule })
+                        }
+                        other => Wrapped::Store(StoreError::Corrupt(other.to_string())),
+                    })?;
+                    let party = match (v.event(), facts.as_ref()) {
+                        (Event::Correction(c), Some(f)) => {
+                            let Ok(act) = f.act(c.voids);
+                            act.and_then(|a| a.party().cloned())
+                        }
+                        (event, _) => event.party().cloned(),
+                    };
+                    batch.push((v.clone(), party));
+                    count += 1;
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        to_writer
+                            .send(ToWriter::Entries(full))
+                            .map_err(|_| writer_gone())?;
+                    }
+                    Ok(())
+                },
+            );
+            let finished = result.and_then(|head| {
+                let facts = facts.take().ok_or(StreamError::Empty)?;
+                let sent = to_writer
+                    .send(ToWriter::Entries(std::mem::take(&mut batch)))
+                    .and_then(|()| {
+                        to_writer.send(ToWriter::Finish(Box::new((facts, chain.keys().clone()))))
+                    });
+                Ok((head, sent.is_ok()))
+            });
+            drop(to_writer);
+            let written = writer.join();
+            match finished {
+                Err(e) => Err(ImportError::from_stream(e)),
+                Ok((head, _)) => match written {
+                    Ok(Ok(())) => Ok(Appended {
+                        first: Seq::GENESIS,
+                        head,
+                        count,
+                    }),
+                    Ok(Err(e)) => Err(ImportError::Store(e)),
+                    Err(_) => Err(ImportError::Store(StoreError::Corrupt(
+                        "internal: the writing thread failed".into(),
+                    ))),
+                },
+            }
+        })
+    }
+
     /// Creates a ledger at `path` from an export. Nothing is left behind on error.
     pub fn import_new<I, E>(
         path: &Path,
@@ -657,7 +771,7 @@ impl Store {
         I: IntoIterator<Item = Result<Vec<u8>, E>>,
         E: std::error::Error + Send + Sync + 'static,
     {
-        Store::create_with(path, |store| store.import(lines, threads))
+        Store::create_with(path, |store| store.import_fresh(lines, threads))
     }
 
     /// Reads a consistent snapshot of the ledger: everything read through `f` sees the same
@@ -1018,11 +1132,20 @@ fn write_verified(
     v: &VerifiedEntry,
     facts: Option<&SqlFacts<'_>>,
 ) -> Result<(), StoreError> {
-    let event = v.event();
-    let party = match (event, facts) {
+    let party = match (v.event(), facts) {
         (Event::Correction(c), Some(f)) => f.act(c.voids)?.and_then(|a| a.party().cloned()),
-        _ => event.party().cloned(),
+        (event, _) => event.party().cloned(),
     };
+    insert_entry(conn, v, party.as_ref())
+}
+
+/// Inserts an entry's row; `party` is the participant it is about (for a correction, the
+/// voided entry's).
+fn insert_entry(
+    conn: &Connection,
+    v: &VerifiedEntry,
+    party: Option<&PartyId>,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO entries (seq, hash, recorded_at, type, party, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
@@ -1030,8 +1153,8 @@ fn write_verified(
         v.seq().get() as i64,
         v.hash().to_hex(),
         v.recorded_at().to_string(),
-        event.type_name(),
-        party.as_ref().map(|p| p.as_str()),
+        v.event().type_name(),
+        party.map(|p| p.as_str()),
         v.line(),
     ])?;
     Ok(())
