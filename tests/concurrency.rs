@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{Env, Run};
+use common::{Env, Run, SplitMix64};
 use serde_json::Value;
 
 const TREATY: &str = "treaties/test-3-instruments-30-days.json";
@@ -38,23 +38,6 @@ const PARTIES: [&str; 5] = ["AAA", "BBB", "CCC", "DDD", "EEE"];
 /// How long one process may take (the store's busy timeout is 60 s).
 const PROCESS_LIMIT: Duration = Duration::from_secs(120);
 const SEED: u64 = 0xC0C0_2024_DE90_0001;
-
-/// SplitMix64, for the writers' plans.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Runs `depositary ARGS` in `dir` on `ledger`, its output going through files named after
 /// `tag` (so that a large export cannot block on a pipe), and fails if it takes longer than

@@ -23,7 +23,7 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, Run, json};
+use common::{Env, Run, SplitMix64, json};
 use serde_json::Value;
 
 const TREATY: &str = "treaties/test-3-instruments-30-days.json";
@@ -38,24 +38,6 @@ const MAX_DELAY_US: u64 = 40_000;
 /// How long an append that is not killed may take (the store's busy timeout is 60 s).
 const PROCESS_LIMIT: Duration = Duration::from_secs(90);
 const DEFAULT_SEED: u64 = 0xDE90_517A_C4A5_0001;
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): small, fast, and good enough for schedules.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The seed: `DEPOSITARY_CRASH_SEED` if set (decimal or `0x` hex), else a fixed one.
 fn seed() -> u64 {

@@ -94,16 +94,10 @@ pub fn run() -> Result<Exit> {
     )?;
 
     let export = dir.path().join("hanoi.jsonl");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&export)?);
-    store.snapshot(|snap| -> Result<()> {
-        for line in snap.lines() {
-            file.write_all(&line?)?;
-            file.write_all(b"\n")?;
-        }
-        Ok(())
-    })?;
-    file.flush()?;
-    drop(file);
+    crate::cmd::write_export(
+        &mut store,
+        std::io::BufWriter::new(std::fs::File::create(&export)?),
+    )?;
     let report = verify::check(
         &export,
         Some(key.public()),

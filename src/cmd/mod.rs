@@ -326,7 +326,8 @@ pub fn export(ledger: &Path, out: Option<&Path>) -> Result<Exit> {
     Ok(Exit::OK)
 }
 
-fn write_export<W: io::Write>(store: &mut Store, mut w: W) -> Result<u64> {
+/// Writes the ledger's export to `w` (a consistent snapshot); returns the entries written.
+pub(crate) fn write_export<W: io::Write>(store: &mut Store, mut w: W) -> Result<u64> {
     let n = store.snapshot(|snap| -> Result<u64> {
         let mut n = 0u64;
         for line in snap.lines() {

@@ -15,7 +15,7 @@ use crate::event::{
     AmendmentAccepted, AmendmentAdopted, AmendmentProposed, Correction, Denounced, Event,
     InstrumentKind, KeyAuthorized, KeyRevoked, Ratified, Role, Signed, Statement, StatementKind,
 };
-use crate::jcs::MAX_SAFE_INTEGER;
+use crate::jcs::{self, MAX_SAFE_INTEGER};
 use crate::types::{
     AmendmentId, Date, Digest32, EntryHash, Instant, Label, PartyId, PublicKey, Seq,
     SignatureBytes, Text,
@@ -124,38 +124,11 @@ impl<'a> Cursor<'a> {
                     return Some(());
                 }
                 b'\\' => {
-                    let ch = match self.b.get(self.i + 1)? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'b' => '\u{8}',
-                        b't' => '\t',
-                        b'n' => '\n',
-                        b'f' => '\u{c}',
-                        b'r' => '\r',
-                        b'u' => {
-                            // Only C0 controls without a two-character form, lowercase hex.
-                            let d = self.b.get(self.i + 2..self.i + 6)?;
-                            let (b'0', b'0', hi @ (b'0' | b'1'), lo @ (b'0'..=b'9' | b'a'..=b'f')) =
-                                (d[0], d[1], d[2], d[3])
-                            else {
-                                return None;
-                            };
-                            let lo = if lo.is_ascii_digit() {
-                                lo - b'0'
-                            } else {
-                                lo - b'a' + 10
-                            };
-                            let code = ((hi - b'0') << 4) | lo;
-                            if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
-                                return None;
-                            }
-                            self.i += 4;
-                            char::from(code)
-                        }
-                        _ => return None,
-                    };
+                    let letter = *self.b.get(self.i + 1)?;
+                    let (ch, extra) =
+                        jcs::canonical_escape(letter, self.b.get(self.i + 2..self.i + 6)).ok()?;
                     out.push(ch);
-                    self.i += 2;
+                    self.i += 2 + extra;
                 }
                 _ => return None,
             }

@@ -134,6 +134,57 @@ pub fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// What a canonical escape stands for. `letter` is the byte after the backslash and
+/// `digits` the four bytes after it, for `\u`. Returns the character and how many bytes
+/// beyond the letter the escape takes, or why it is not canonical: only `\"`, `\\`, the
+/// two-character forms of the five controls that have one, and `\u00xx` (lowercase) for
+/// the other C0 controls.
+pub(crate) fn canonical_escape(
+    letter: u8,
+    digits: Option<&[u8]>,
+) -> Result<(char, usize), &'static str> {
+    let ch = match letter {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'b' => '\u{8}',
+        b't' => '\t',
+        b'n' => '\n',
+        b'f' => '\u{c}',
+        b'r' => '\r',
+        b'u' => {
+            let digits = digits.ok_or("truncated \\u escape")?;
+            let code = match digits {
+                [
+                    b'0',
+                    b'0',
+                    hi @ (b'0' | b'1'),
+                    lo @ (b'0'..=b'9' | b'a'..=b'f'),
+                ] => {
+                    let lo = if lo.is_ascii_digit() {
+                        lo - b'0'
+                    } else {
+                        lo - b'a' + 10
+                    };
+                    ((hi - b'0') << 4) | lo
+                }
+                _ => {
+                    return Err(
+                        "\\u escape of a character that must appear as itself (only C0 controls are escaped, in lowercase hex)",
+                    );
+                }
+            };
+            if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                return Err(
+                    "\\u escape where the two-character escape (\\b \\t \\n \\f \\r) is canonical",
+                );
+            }
+            return Ok((char::from(code), 4));
+        }
+        _ => return Err("escape that canonical JSON does not use"),
+    };
+    Ok((ch, 0))
+}
+
 /// Checks that `input` is exactly the RFC 8785 canonical form of some JSON value of the
 /// format: valid UTF-8, no insignificant whitespace, members in strictly increasing
 /// UTF-16 order (so no duplicates), minimal string escapes, integers only and in canonical
@@ -314,50 +365,9 @@ impl Checker<'_> {
         let Some(b) = self.peek() else {
             return Err(self.fail("unterminated string"));
         };
-        let ch = match b {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'b' => '\u{8}',
-            b't' => '\t',
-            b'n' => '\n',
-            b'f' => '\u{c}',
-            b'r' => '\r',
-            b'u' => {
-                let digits = self
-                    .input
-                    .get(self.pos + 1..self.pos + 5)
-                    .ok_or_else(|| self.fail("truncated \\u escape"))?;
-                let code = match digits {
-                    [
-                        b'0',
-                        b'0',
-                        hi @ (b'0' | b'1'),
-                        lo @ (b'0'..=b'9' | b'a'..=b'f'),
-                    ] => {
-                        let lo = if lo.is_ascii_digit() {
-                            lo - b'0'
-                        } else {
-                            lo - b'a' + 10
-                        };
-                        ((hi - b'0') << 4) | lo
-                    }
-                    _ => {
-                        return Err(self.fail(
-                            "\\u escape of a character that must appear as itself (only C0 controls are escaped, in lowercase hex)",
-                        ));
-                    }
-                };
-                if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
-                    return Err(self.fail(
-                        "\\u escape where the two-character escape (\\b \\t \\n \\f \\r) is canonical",
-                    ));
-                }
-                self.pos += 4;
-                char::from(code)
-            }
-            _ => return Err(self.fail("escape that canonical JSON does not use")),
-        };
-        self.pos += 1;
+        let (ch, extra) = canonical_escape(b, self.input.get(self.pos + 1..self.pos + 5))
+            .map_err(|reason| self.fail(reason))?;
+        self.pos += 1 + extra;
         Ok(ch)
     }
 
