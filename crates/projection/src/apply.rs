@@ -581,26 +581,32 @@ impl<F: Facts> Writer<'_, F> {
                 self.put_amendment(&a)
             }
             Event::AmendmentAccepted(e) => {
-                let mut a = self.amendment(&e.amendment)?;
+                let (adopted, accepted) = self
+                    .read(self.facts.adoption_and_acceptance(&e.amendment, &e.party))?
+                    .ok_or_else(|| RuleError::UnknownAmendment {
+                        amendment: e.amendment.clone(),
+                    })?;
                 let p = self.participant(&e.party)?;
-                if a.adopted.is_none_or(|d| d.date > e.date) {
+                if adopted.is_none_or(|d| d.date > e.date) {
                     return Err(RuleError::NotAdopted {
-                        amendment: a.id,
+                        amendment: e.amendment.clone(),
                         date: e.date,
                     }
                     .into());
                 }
-                if let Some(first) = a.acceptances.get(&p.id) {
+                if let Some(first) = accepted {
                     return Err(RuleError::AlreadyAccepted {
                         party: p.id,
-                        amendment: a.id,
+                        amendment: e.amendment.clone(),
                         seq: first.seq,
                     }
                     .into());
                 }
                 self.require_party(&p, e.date, "accept an amendment")?;
-                a.acceptances.insert(p.id, self.dated(e.date));
-                self.put_amendment(&a)
+                let d = self.dated(e.date);
+                self.facts
+                    .add_acceptance(&e.amendment, &p.id, d)
+                    .map_err(Fail::Facts)
             }
             Event::ParticipantRegistered(e) => {
                 let spec = &e.participant;

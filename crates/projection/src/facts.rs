@@ -75,6 +75,9 @@ pub struct Deposit {
     pub seq: Seq,
 }
 
+/// An amendment's adoption, if any, and one participant's acceptance of it, if any.
+pub type AdoptionAndAcceptance = (Option<Dated>, Option<Dated>);
+
 /// A live statement: its entry, participant, date and kind.
 pub type StatementRecord = (Seq, PartyId, Date, StatementKind);
 
@@ -232,6 +235,17 @@ pub trait Facts {
     fn amendment(&self, id: &AmendmentId) -> Result<Option<Amendment>, Self::Error>;
     /// Every amendment, in no particular order.
     fn amendments(&self) -> Result<Vec<Amendment>, Self::Error>;
+    /// For amendment `id`, if it exists: its adoption, and `party`'s acceptance of it.
+    /// (What an acceptance needs to know, without copying every other acceptance.)
+    fn adoption_and_acceptance(
+        &self,
+        id: &AmendmentId,
+        party: &PartyId,
+    ) -> Result<Option<AdoptionAndAcceptance>, Self::Error> {
+        Ok(self
+            .amendment(id)?
+            .map(|a| (a.adopted, a.acceptances.get(party).copied())))
+    }
     /// What entry `seq` did, if that entry exists.
     fn act(&self, seq: Seq) -> Result<Option<Act>, Self::Error>;
     /// Whether entry `seq` was voided by a correction.
@@ -260,6 +274,19 @@ pub trait Facts {
     fn put_participant(&mut self, p: &Participant) -> Result<(), Self::Error>;
     /// Stores an amendment, new or changed.
     fn put_amendment(&mut self, a: &Amendment) -> Result<(), Self::Error>;
+    /// Records `party`'s acceptance of the existing amendment `id`.
+    fn add_acceptance(
+        &mut self,
+        id: &AmendmentId,
+        party: &PartyId,
+        d: Dated,
+    ) -> Result<(), Self::Error> {
+        if let Some(mut a) = self.amendment(id)? {
+            a.acceptances.insert(party.clone(), d);
+            self.put_amendment(&a)?;
+        }
+        Ok(())
+    }
     /// Removes a participant (its registration was voided).
     fn remove_participant(&mut self, id: &PartyId) -> Result<(), Self::Error>;
     /// Removes an amendment (its proposal was voided).
@@ -457,6 +484,29 @@ impl Facts for MemFacts {
 
     fn amendments(&self) -> Result<Vec<Amendment>, Infallible> {
         Ok(self.amendments.values().cloned().collect())
+    }
+
+    fn adoption_and_acceptance(
+        &self,
+        id: &AmendmentId,
+        party: &PartyId,
+    ) -> Result<Option<AdoptionAndAcceptance>, Infallible> {
+        Ok(self
+            .amendments
+            .get(id)
+            .map(|a| (a.adopted, a.acceptances.get(party).copied())))
+    }
+
+    fn add_acceptance(
+        &mut self,
+        id: &AmendmentId,
+        party: &PartyId,
+        d: Dated,
+    ) -> Result<(), Infallible> {
+        if let Some(a) = self.amendments.get_mut(id) {
+            a.acceptances.insert(party.clone(), d);
+        }
+        Ok(())
     }
 
     fn act(&self, seq: Seq) -> Result<Option<Act>, Infallible> {

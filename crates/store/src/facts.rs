@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use depositary_core::event::StatementKind;
 use depositary_core::{AmendmentId, Date, Entry, PartyId, Seq};
 use depositary_projection::count::EntryIntoForce;
-use depositary_projection::facts::{Amendment, StatementCounts, StatementRecord, kind_index};
+use depositary_projection::facts::{
+    AdoptionAndAcceptance, Amendment, Dated, StatementCounts, StatementRecord, kind_index,
+};
 use depositary_projection::{Act, Facts, MemFacts, Participant, TreatyInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -398,6 +400,36 @@ impl Facts for SqlFacts<'_> {
             map.insert(a.id.clone(), a.clone());
         }
         self.dirty_amendments.insert(a.id.clone());
+        Ok(())
+    }
+
+    fn adoption_and_acceptance(
+        &self,
+        id: &AmendmentId,
+        party: &PartyId,
+    ) -> Result<Option<AdoptionAndAcceptance>, StoreError> {
+        Ok(self
+            .all_amendments()?
+            .get(id)
+            .map(|a| (a.adopted, a.acceptances.get(party).copied())))
+    }
+
+    fn add_acceptance(
+        &mut self,
+        id: &AmendmentId,
+        party: &PartyId,
+        d: Dated,
+    ) -> Result<(), StoreError> {
+        drop(self.all_amendments()?);
+        if let Some(a) = self
+            .amendments
+            .borrow_mut()
+            .as_mut()
+            .and_then(|m| m.get_mut(id))
+        {
+            a.acceptances.insert(party.clone(), d);
+            self.dirty_amendments.insert(id.clone());
+        }
         Ok(())
     }
 
