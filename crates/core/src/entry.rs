@@ -414,19 +414,56 @@ fn check_encoding(sig: &[u8; 64]) -> Result<(), SignatureError> {
 /// Batch verification skips two checks of `verify_strict`, which are made here instead:
 /// weak keys (once per key, in `cache`) and the encoding of R and S (per signature).
 pub fn check_signatures(entries: Vec<ParsedEntry>, cache: &mut KeyCache) -> Vec<SignedEntry> {
-    let mut outcomes: Vec<Result<(), SignatureError>> = Vec::with_capacity(entries.len());
-    // Every signed message, one after the other in one buffer.
-    let mut buffer = Vec::with_capacity(
-        entries
-            .iter()
-            .map(|p| p.line.len() + ENTRY_SIG_DOMAIN.len())
-            .sum(),
-    );
-    let mut ranges = Vec::with_capacity(entries.len());
-    let mut sigs = Vec::with_capacity(entries.len());
-    let mut vks = Vec::with_capacity(entries.len());
-    let mut batched = Vec::with_capacity(entries.len());
-    for (i, p) in entries.iter().enumerate() {
+    let mut signed: Vec<Result<SignedEntry, EntryError>> = entries
+        .into_iter()
+        .map(|parsed| {
+            Ok(SignedEntry {
+                parsed,
+                signature: Ok(()),
+            })
+        })
+        .collect();
+    check_signatures_in_place(&mut signed, cache, &mut SignatureScratch::default());
+    signed.into_iter().flatten().collect()
+}
+
+/// Buffers that [`check_signatures_in_place`] reuses from one run of entries to the next, so
+/// that checking a chunk allocates (almost) nothing once the first chunk is done.
+#[derive(Debug, Default)]
+pub struct SignatureScratch {
+    /// Every signed message, one after the other.
+    messages: Vec<u8>,
+    /// Where each message sits in `messages`.
+    ranges: Vec<std::ops::Range<usize>>,
+    sigs: Vec<ed25519_dalek::Signature>,
+    keys: Vec<VerifyingKey>,
+    /// The index in the run of each entry in the batch.
+    batched: Vec<usize>,
+}
+
+/// As [`check_signatures`], in place: sets the `signature` outcome of every entry of
+/// `entries` that parsed (an `Err` is left as it is), with the keys decoded so far in
+/// `cache` and the buffers of `scratch`.
+pub fn check_signatures_in_place(
+    entries: &mut [Result<SignedEntry, EntryError>],
+    cache: &mut KeyCache,
+    scratch: &mut SignatureScratch,
+) {
+    let SignatureScratch {
+        messages,
+        ranges,
+        sigs,
+        keys,
+        batched,
+    } = scratch;
+    messages.clear();
+    ranges.clear();
+    sigs.clear();
+    keys.clear();
+    batched.clear();
+    for (i, item) in entries.iter_mut().enumerate() {
+        let Ok(signed) = item else { continue };
+        let p = &signed.parsed;
         let sig_bytes = p.entry.sig.as_bytes();
         let pre = cache
             .get(p.entry.signer)
@@ -434,33 +471,30 @@ pub fn check_signatures(entries: Vec<ParsedEntry>, cache: &mut KeyCache) -> Vec<
             .and_then(|vk| check_encoding(sig_bytes).map(|()| vk));
         match pre {
             Ok(vk) => {
-                let start = buffer.len();
+                let start = messages.len();
                 let (a, b) = p.sig_member;
-                buffer.extend_from_slice(ENTRY_SIG_DOMAIN);
-                buffer.extend_from_slice(&p.line[..a]);
-                buffer.extend_from_slice(&p.line[b..]);
-                ranges.push(start..buffer.len());
+                messages.extend_from_slice(ENTRY_SIG_DOMAIN);
+                messages.extend_from_slice(&p.line[..a]);
+                messages.extend_from_slice(&p.line[b..]);
+                ranges.push(start..messages.len());
                 sigs.push(ed25519_dalek::Signature::from_bytes(sig_bytes));
-                vks.push(vk);
+                keys.push(vk);
                 batched.push(i);
-                outcomes.push(Ok(()));
+                signed.signature = Ok(());
             }
-            Err(e) => outcomes.push(Err(e)),
+            Err(e) => signed.signature = Err(e),
         }
     }
-    let refs: Vec<&[u8]> = ranges.iter().map(|r| &buffer[r.clone()]).collect();
-    if !batched.is_empty() && ed25519_dalek::verify_batch(&refs, &sigs, &vks).is_err() {
+    let refs: Vec<&[u8]> = ranges.iter().map(|r| &messages[r.clone()]).collect();
+    if !batched.is_empty() && ed25519_dalek::verify_batch(&refs, sigs, keys).is_err() {
         for (k, &i) in batched.iter().enumerate() {
-            if vks[k].verify_strict(refs[k], &sigs[k]).is_err() {
-                outcomes[i] = Err(SignatureError::Invalid);
+            if keys[k].verify_strict(refs[k], &sigs[k]).is_err()
+                && let Ok(signed) = &mut entries[i]
+            {
+                signed.signature = Err(SignatureError::Invalid);
             }
         }
     }
-    entries
-        .into_iter()
-        .zip(outcomes)
-        .map(|(parsed, signature)| SignedEntry { parsed, signature })
-        .collect()
 }
 
 /// An entry that passed every check of the chain up to and including itself. Only

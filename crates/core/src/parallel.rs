@@ -2,7 +2,9 @@
 //! results is the order of the lines, so the chain can then accept them one by one and
 //! report the first failure.
 
-use crate::entry::{EntryError, KeyCache, ParsedEntry, SignedEntry, check_signatures};
+use crate::entry::{
+    EntryError, KeyCache, ParsedEntry, SignatureScratch, SignedEntry, check_signatures_in_place,
+};
 
 /// Parses `lines` and checks their signatures on up to `threads` threads (at least one).
 /// Result `i` belongs to line `i`.
@@ -35,23 +37,25 @@ pub fn parse_and_check_one_thread(
     lines: Vec<Vec<u8>>,
     cache: &mut KeyCache,
 ) -> Vec<Result<SignedEntry, EntryError>> {
-    let n = lines.len();
-    let mut errors = Vec::new();
-    let mut good = Vec::with_capacity(n);
-    for (i, line) in lines.into_iter().enumerate() {
-        match ParsedEntry::parse_owned(line) {
-            Ok(p) => good.push(p),
-            Err(e) => errors.push((i, e)),
-        }
-    }
-    let mut signed = check_signatures(good, cache).into_iter();
-    let mut errors = errors.into_iter().peekable();
-    (0..n)
-        .map(|i| match errors.next_if(|(at, _)| *at == i) {
-            Some((_, e)) => Err(e),
-            None => signed
-                .next()
-                .ok_or_else(|| EntryError::Syntax("internal: lost an entry".into())),
+    let mut out = Vec::with_capacity(lines.len());
+    parse_and_check_into(lines, cache, &mut SignatureScratch::default(), &mut out);
+    out
+}
+
+/// As [`parse_and_check_one_thread`], appending the results to `out` (cleared first) and
+/// reusing the buffers of `scratch`: a worker that checks chunk after chunk keeps both.
+pub fn parse_and_check_into(
+    lines: Vec<Vec<u8>>,
+    cache: &mut KeyCache,
+    scratch: &mut SignatureScratch,
+    out: &mut Vec<Result<SignedEntry, EntryError>>,
+) {
+    out.clear();
+    out.extend(lines.into_iter().map(|line| {
+        ParsedEntry::parse_owned(line).map(|parsed| SignedEntry {
+            parsed,
+            signature: Ok(()),
         })
-        .collect()
+    }));
+    check_signatures_in_place(out, cache, scratch);
 }

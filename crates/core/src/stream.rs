@@ -5,12 +5,15 @@
 use std::sync::mpsc;
 
 use crate::chain::{Chain, ChainError, Head};
-use crate::entry::{EntryError, KeyCache, SignedEntry, VerifiedEntry};
-use crate::parallel::parse_and_check_one_thread;
+use crate::entry::{EntryError, KeyCache, SignatureScratch, SignedEntry, VerifiedEntry};
+use crate::parallel::parse_and_check_into;
 use crate::types::Seq;
 
 /// How many lines are read, parsed and signature-checked together (one signature batch).
 pub const DEFAULT_CHUNK: usize = 1024;
+
+/// The outcomes of one chunk's lines, in order.
+type Results = Vec<Result<SignedEntry, EntryError>>;
 
 /// Where verification of a stream stopped.
 #[derive(Debug, thiserror::Error)]
@@ -123,24 +126,28 @@ where
     let max_in_flight = 4 * threads;
     let mut input = input.into_iter();
     std::thread::scope(|scope| {
-        let (results_tx, results_rx) =
-            mpsc::sync_channel::<(u64, Vec<Result<SignedEntry, EntryError>>)>(max_in_flight);
+        let (results_tx, results_rx) = mpsc::sync_channel::<(u64, Results)>(max_in_flight);
         let mut workers = Vec::with_capacity(threads);
+        // Each worker's emptied result buffers go back to it, so that a chunk's results
+        // reuse the memory of an earlier chunk's instead of a fresh allocation.
+        let mut spares = Vec::with_capacity(threads);
         for _ in 0..threads {
             let (tx, rx) = mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(4);
+            let (spare_tx, spare_rx) = mpsc::channel::<Results>();
             let results = results_tx.clone();
             scope.spawn(move || {
                 let mut cache = KeyCache::default();
+                let mut scratch = SignatureScratch::default();
                 for (index, lines) in rx {
-                    if results
-                        .send((index, parse_and_check_one_thread(lines, &mut cache)))
-                        .is_err()
-                    {
+                    let mut out = spare_rx.try_recv().unwrap_or_default();
+                    parse_and_check_into(lines, &mut cache, &mut scratch, &mut out);
+                    if results.send((index, out)).is_err() {
                         break;
                     }
                 }
             });
             workers.push(tx);
+            spares.push(spare_tx);
         }
         drop(results_tx);
 
@@ -193,9 +200,9 @@ where
                     Err(_) => return Err(StreamError::Worker),
                 }
             }
-            let results = ready.remove(&done).unwrap_or_default();
+            let mut results = ready.remove(&done).unwrap_or_default();
             let first = first_lines.pop_front().unwrap_or(next_line);
-            for (i, result) in results.into_iter().enumerate() {
+            for (i, result) in results.drain(..).enumerate() {
                 let line = first + i as u64;
                 let expected_seq = chain.next_seq().map_or(u64::MAX, Seq::get);
                 let signed = result.map_err(|source| StreamError::Entry {
@@ -208,6 +215,8 @@ where
                     .map_err(|source| StreamError::Chain { line, source })?;
                 on_entry(&verified).map_err(|source| StreamError::Rejected { line, source })?;
             }
+            // The worker may have stopped; then the buffer is simply dropped.
+            let _ = spares[(done % threads as u64) as usize].send(results);
             done += 1;
         }
         if let Some((line, source)) = input_error {
