@@ -85,6 +85,16 @@ pub fn tally<'a>(
     }
 }
 
+/// Whether an organization among `participants` lists `id` among its member States.
+pub fn in_organization<'a>(
+    participants: impl IntoIterator<Item = &'a Participant>,
+    id: &PartyId,
+) -> bool {
+    participants
+        .into_iter()
+        .any(|o| o.is_organization() && o.members.contains(id))
+}
+
 /// The treaty's entry into force as of a date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryIntoForce {
@@ -112,6 +122,33 @@ impl EntryIntoForce {
         }
     }
 
+    /// The entry into force once `p`, which had no instrument, deposits one dated `date`,
+    /// when that can be told without counting again: the threshold was met before `date`,
+    /// so the day it was met and the date of entry into force stay, and the count grows by
+    /// exactly one because the deposit counts on its own (organizations count as
+    /// additional, or `p` is a State that no organization lists, as `in_organization`
+    /// answers). `None` when everything must be counted again.
+    pub fn with_late_deposit(
+        self,
+        rules: &Rules,
+        p: &Participant,
+        date: Date,
+        in_organization: impl FnOnce() -> bool,
+    ) -> Option<EntryIntoForce> {
+        let reached = self.tally.reached_on?;
+        let alone = match rules.entry_into_force.organizations {
+            OrganizationCount::Additional => true,
+            OrganizationCount::NotAdditional => !p.is_organization() && !in_organization(),
+        };
+        (date > reached && alone).then_some(EntryIntoForce {
+            tally: Tally {
+                counted: self.tally.counted + 1,
+                ..self.tally
+            },
+            ..self
+        })
+    }
+
     /// The day the treaty is in force for a participant that deposited on `deposited`:
     /// the treaty's own date for deposits on or before the day the threshold was met,
     /// else the later of that date and the deposit plus the later-participant period.
@@ -122,5 +159,77 @@ impl EntryIntoForce {
         }
         let own = rules.entry_into_force.later_participants.after(deposited)?;
         Some(own.max(eif))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use depositary_core::Seq;
+    use depositary_core::input::treaty_from_json;
+
+    use super::*;
+    use crate::facts::Deposit;
+
+    /// A member State's late deposit stops its organization's counting: the count must be
+    /// made again, not grown by one.
+    #[test]
+    fn a_members_late_deposit_is_counted_again() {
+        let treaty = treaty_from_json(
+            br#"{"id":"T","title":"T","adopted":"2025-01-06","depositary":"D","rules":{
+            "signature":{"opens":"2025-01-10","closes":"2025-06-30"},
+            "entry_into_force":{"threshold":{"at_least":2},"organizations":"not_additional",
+              "takes_effect":{"days":30},"later_participants":{"days":30}},
+            "amendments":{"proposal_after":{"years":1},"threshold":{"more_than":2},
+              "organizations":"not_additional","takes_effect":{"days":30}},
+            "denunciation":{"takes_effect":{"months":6}},"organizations":{"member_first":false}},
+            "participants":[{"id":"AAA","name":"A","kind":"state"},
+              {"id":"BBB","name":"B","kind":"state"},
+              {"id":"UNI","name":"U","kind":"organization","members":["BBB"]},
+              {"id":"CCC","name":"C","kind":"state"}]}"#,
+        )
+        .expect("the treaty");
+        let date = |s: &str| -> Date { s.parse().expect("a date") };
+        let mut ps: Vec<Participant> = treaty
+            .participants
+            .iter()
+            .map(|p| Participant::registered(p, Seq::GENESIS))
+            .collect();
+        let deposit = |d: &str| {
+            Some(Deposit {
+                kind: depositary_core::event::InstrumentKind::Ratification,
+                date: date(d),
+                seq: Seq::GENESIS,
+            })
+        };
+        ps[0].instrument = deposit("2025-02-01");
+        ps[2].instrument = deposit("2025-03-01");
+        let rules = &treaty.rules;
+        let before = EntryIntoForce::compute(rules, &ps, Date::LAST);
+        assert_eq!(before.tally.reached_on, Some(date("2025-03-01")));
+        assert_eq!(before.tally.counted, 2);
+
+        // BBB, a member of UNI, deposits after the threshold: UNI no longer counts.
+        ps[1].instrument = deposit("2025-04-01");
+        let after = EntryIntoForce::compute(rules, &ps, Date::LAST);
+        assert_eq!(after.tally.counted, 2);
+        let member = before.with_late_deposit(rules, &ps[1], date("2025-04-01"), || {
+            in_organization(&ps, &ps[1].id)
+        });
+        assert_eq!(member, None);
+
+        // CCC, in no organization, depositing late is one more instrument, nothing else.
+        ps[3].instrument = deposit("2025-05-01");
+        let grown = after.with_late_deposit(rules, &ps[3], date("2025-05-01"), || {
+            in_organization(&ps, &ps[3].id)
+        });
+        let counted = EntryIntoForce::compute(rules, &ps, Date::LAST);
+        assert_eq!(counted.tally.counted, 3);
+        assert_eq!(grown, Some(counted));
+        // A deposit on or before the day the threshold was met is counted again.
+        let reached = after.tally.reached_on.expect("met");
+        assert_eq!(
+            after.with_late_deposit(rules, &ps[3], reached, || false),
+            None
+        );
     }
 }

@@ -10,7 +10,7 @@ use depositary_core::event::{InstrumentKind, StatementKind};
 use depositary_core::treaty::{ParticipantKind, ParticipantSpec, Rules};
 use depositary_core::{AmendmentId, Date, Event, Label, PartyId, Seq, Treaty, TreatyId};
 
-use crate::count::EntryIntoForce;
+use crate::count::{EntryIntoForce, in_organization};
 use serde::{Deserialize, Serialize};
 
 /// The treaty itself: everything of entry 0 but the registry.
@@ -575,10 +575,21 @@ impl Facts for MemFacts {
     }
 
     fn put_participant(&mut self, p: &Participant) -> Result<(), Infallible> {
-        let old = self.participants.insert(p.id.clone(), p.clone());
+        let old = self
+            .participants
+            .insert(p.id.clone(), p.clone())
+            .and_then(|o| o.instrument);
         // The entry into force depends on instruments alone.
-        if old.and_then(|o| o.instrument) != p.instrument {
-            self.eif.set(None);
+        if old != p.instrument {
+            let next = match (old, p.instrument, self.eif.get()) {
+                (None, Some(new), Some(eif)) => {
+                    eif.with_late_deposit(&self.treaty.rules, p, new.date, || {
+                        in_organization(self.participants.values(), &p.id)
+                    })
+                }
+                _ => None,
+            };
+            self.eif.set(next);
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ use depositary_core::parallel::parse_and_check;
 use depositary_core::{
     Chain, Date, Event, Instant, PartyId, SecretKey, Seq, Treaty, VerifiedEntry,
 };
+use depositary_projection::count::EntryIntoForce;
 use depositary_projection::status::HeadRef;
 use depositary_projection::{Facts, MemFacts, Status, apply};
 use proptest::prelude::*;
@@ -215,6 +216,15 @@ impl Ledger {
         assert!(
             self.audit_facts == self.facts,
             "the auditor's records differ after {event:?}"
+        );
+        // The cached entry into force (updated without counting again after a late
+        // deposit) is what counting every instrument again gives.
+        let Ok(cached) = self.facts.entry_into_force();
+        let Ok(everyone) = self.facts.participants();
+        let counted = EntryIntoForce::compute(&self.facts.treaty().rules, &everyone, Date::LAST);
+        assert_eq!(
+            cached, counted,
+            "the cached entry into force after {event:?}"
         );
         true
     }

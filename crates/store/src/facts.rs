@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use depositary_core::event::StatementKind;
 use depositary_core::{AmendmentId, Date, Entry, PartyId, Seq};
-use depositary_projection::count::EntryIntoForce;
+use depositary_projection::count::{EntryIntoForce, in_organization};
 use depositary_projection::facts::{
     AdoptionAndAcceptance, Amendment, Dated, StatementCounts, StatementRecord, kind_index,
 };
@@ -381,14 +381,22 @@ impl Facts for SqlFacts<'_> {
         let mut cache = self.participants.borrow_mut();
         let old = cache.insert(p.id.clone(), Some(p.clone()));
         // The entry into force depends on instruments alone; a record not read before may
-        // have had one.
-        let unchanged = match old {
-            Some(Some(o)) => o.instrument == p.instrument,
-            Some(None) => p.instrument.is_none(),
-            None => false,
+        // have had one. While it is cached, every participant is (it was computed from all).
+        let old = match old {
+            Some(Some(o)) => Some(o.instrument),
+            Some(None) => Some(None),
+            None => None,
         };
-        if !unchanged {
-            self.eif.set(None);
+        if old != Some(p.instrument) {
+            let next = match (old, p.instrument, self.eif.get()) {
+                (Some(None), Some(new), Some(eif)) => {
+                    eif.with_late_deposit(&self.treaty.rules, p, new.date, || {
+                        in_organization(cache.values().flatten(), &p.id)
+                    })
+                }
+                _ => None,
+            };
+            self.eif.set(next);
         }
         self.dirty_participants.insert(p.id.clone());
         Ok(())
