@@ -515,9 +515,15 @@ impl<F: Facts> Writer<'_, F> {
                 self.put(&p)
             }
             Event::Statement(e) => {
-                let mut p = self.participant(&e.party)?;
-                p.statements[kind_index(e.kind)] += 1;
-                self.put(&p)
+                let added = self.facts.add_statement(&e.party, e.kind);
+                if self.read(added)? {
+                    Ok(())
+                } else {
+                    Err(RuleError::UnknownParticipant {
+                        party: e.party.clone(),
+                    }
+                    .into())
+                }
             }
             Event::AmendmentProposed(e) => {
                 if let Some(a) = self.read(self.facts.amendment(&e.amendment))? {

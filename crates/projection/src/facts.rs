@@ -287,6 +287,17 @@ pub trait Facts {
         }
         Ok(())
     }
+    /// Counts one more live statement of `kind` by the participant `id`; `false` (nothing
+    /// written) when there is no such participant. (What a statement, most entries, needs
+    /// to write, without copying the participant's record twice.)
+    fn add_statement(&mut self, id: &PartyId, kind: StatementKind) -> Result<bool, Self::Error> {
+        let Some(mut p) = self.participant(id)? else {
+            return Ok(false);
+        };
+        p.statements[kind_index(kind)] += 1;
+        self.put_participant(&p)?;
+        Ok(true)
+    }
     /// Removes a participant (its registration was voided).
     fn remove_participant(&mut self, id: &PartyId) -> Result<(), Self::Error>;
     /// Removes an amendment (its proposal was voided).
@@ -507,6 +518,17 @@ impl Facts for MemFacts {
             a.acceptances.insert(party.clone(), d);
         }
         Ok(())
+    }
+
+    fn add_statement(&mut self, id: &PartyId, kind: StatementKind) -> Result<bool, Infallible> {
+        // A statement changes no instrument: the cached entry into force stands.
+        Ok(match self.participants.get_mut(id) {
+            Some(p) => {
+                p.statements[kind_index(kind)] += 1;
+                true
+            }
+            None => false,
+        })
     }
 
     fn act(&self, seq: Seq) -> Result<Option<Act>, Infallible> {

@@ -441,6 +441,23 @@ impl Facts for SqlFacts<'_> {
         Ok(())
     }
 
+    fn add_statement(&mut self, id: &PartyId, kind: StatementKind) -> Result<bool, StoreError> {
+        // Read the record into the cache if it is not there, then count in place.
+        if !self.participants.borrow().contains_key(id) {
+            drop(self.participant(id)?);
+        }
+        let mut cache = self.participants.borrow_mut();
+        let Some(Some(p)) = cache.get_mut(id) else {
+            return Ok(false);
+        };
+        p.statements[kind_index(kind)] += 1;
+        // A statement changes no instrument: the cached entry into force stands.
+        if !self.dirty_participants.contains(id) {
+            self.dirty_participants.insert(id.clone());
+        }
+        Ok(true)
+    }
+
     fn remove_participant(&mut self, id: &PartyId) -> Result<(), StoreError> {
         self.participants.borrow_mut().insert(id.clone(), None);
         self.eif.set(None);
