@@ -6,12 +6,14 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use anyhow::{Context as _, Result, anyhow};
 use depositary_core::entry::MAX_ENTRY_BYTES;
 use depositary_core::stream::{DEFAULT_CHUNK, StreamError, verify_stream};
-use depositary_core::{Chain, EntryHash, Event, Head, PublicKey, Seq, VerifiedEntry};
-use depositary_projection::{Facts, MemFacts, fold};
+use depositary_core::{Chain, EntryHash, Event, Head, KeyRing, PublicKey, Seq, VerifiedEntry};
+use depositary_projection::facts::Amendment;
+use depositary_projection::{Facts, MemFacts, Participant, TreatyInfo, fold};
 use depositary_store::{Row, Store, StoreError};
 use serde::Serialize;
 
@@ -190,12 +192,16 @@ pub fn check(
             ("export", path, outcome.map_err(Failed::Stream))
         }
         Input::Ledger(path) => {
-            let mut store = Store::open(&path)?;
-            let outcome = store.snapshot(|snap| -> Result<Result<Head, Failed>, StoreError> {
+            let store = Store::open(&path)?;
+            let outcome = std::thread::scope(|scope| -> Result<Result<Head, Failed>> {
+                // A thread of its own reads the rows in one snapshot, then the records the
+                // store derived from them, while this one verifies.
+                let (pages_tx, pages) = mpsc::sync_channel::<Vec<Result<Row, StoreError>>>(8);
+                let reader = scope.spawn(move || read_ledger(store, pages_tx));
                 // The columns the store derived from each line, checked against the entry
                 // once it verifies (rows are read ahead of verification, in order).
                 let columns = RefCell::new(VecDeque::new());
-                let lines = snap.rows().map(|r| {
+                let lines = pages.into_iter().flatten().map(|r| {
                     r.map(|mut row| {
                         let line = std::mem::take(&mut row.line);
                         columns.borrow_mut().push_back(row);
@@ -208,18 +214,26 @@ pub fn check(
                     check_columns(row, v, facts.as_ref())?;
                     accept(&mut facts, v)
                 });
+                // The lines are dropped: a reader still sending stops.
+                let stored = reader
+                    .join()
+                    .map_err(|_| anyhow!("internal error: the ledger's reader stopped"))?;
                 let head = match outcome {
                     Ok(h) => h,
                     Err(e) => return Ok(Err(Failed::Stream(e))),
                 };
+                let Some((keys, stored)) = stored? else {
+                    return Err(anyhow!("internal error: the ledger's reader stopped early"));
+                };
                 // The store's own records must be what the entries say.
-                if snap.keys()? != *chain.keys() {
+                if keys != *chain.keys() {
                     return Ok(Err(Failed::Cache("the keys table".into())));
                 }
-                if let Some(f) = &facts
-                    && let Some(what) = compare_facts(f, &snap.facts()?)?
-                {
-                    return Ok(Err(Failed::Cache(what)));
+                if let Some(f) = &facts {
+                    let Ok(rebuilt) = Records::of(f);
+                    if let Some(what) = rebuilt.differs_from(&stored) {
+                        return Ok(Err(Failed::Cache(what)));
+                    }
                 }
                 Ok(Ok(head))
             })?;
@@ -296,8 +310,14 @@ pub fn check(
 /// without holding a million statements in memory.
 fn statements_digest<F: Facts>(facts: &F) -> Result<[u8; 32], F::Error> {
     let mut h = blake3::Hasher::new();
+    // Fixed-width fields, and the party's id (printable ASCII) ended by a NUL: one reading.
     facts.for_each_statement(&mut |(seq, party, date, kind)| {
-        h.update(format!("{seq} {party} {date} {}\n", kind.as_str()).as_bytes());
+        h.update(&seq.get().to_le_bytes());
+        h.update(party.as_str().as_bytes());
+        h.update(&[0]);
+        h.update(&date.to_days().to_le_bytes());
+        h.update(kind.as_str().as_bytes());
+        h.update(b"\n");
     })?;
     Ok(*h.finalize().as_bytes())
 }
@@ -311,13 +331,16 @@ fn check_columns(
     let Some(row) = row else {
         return Err(Reject("internal: a row's columns went missing".into()));
     };
+    let voided_party;
     let party = match (v.event(), facts) {
         (Event::Correction(c), Some(f)) => {
             let Ok(act) = f.act(c.voids);
-            act.and_then(|a| a.party().map(|p| p.to_string()))
+            voided_party = act.and_then(|a| a.party().cloned());
+            voided_party.as_ref()
         }
-        (event, _) => event.party().map(|p| p.to_string()),
-    };
+        (event, _) => event.party(),
+    }
+    .map(|p| p.as_str());
     let mismatch = |column: &str, stored: String, derived: String| {
         Err(Reject(format!(
             "entry {}: the entries table's {column} column says {stored:?} but the entry gives {derived:?}: the file was changed outside Depositary",
@@ -342,9 +365,9 @@ fn check_columns(
     if row.event_type != v.event().type_name() {
         return mismatch("type", row.event_type, v.event().type_name().into());
     }
-    if row.party != party {
-        let shown = |p: Option<String>| p.unwrap_or_else(|| "(none)".into());
-        return mismatch("party", shown(row.party), shown(party));
+    if row.party.as_deref() != party {
+        let shown = |p: Option<&str>| p.unwrap_or("(none)").to_owned();
+        return mismatch("party", shown(row.party.as_deref()), shown(party));
     }
     Ok(())
 }
@@ -354,40 +377,88 @@ enum Failed {
     Cache(String),
 }
 
-/// Compares the projection rebuilt from the entries with the one the store kept; names the
-/// first record that differs.
-fn compare_facts<F: Facts>(rebuilt: &MemFacts, stored: &F) -> Result<Option<String>, F::Error> {
-    let Ok(mut ours) = rebuilt.participants();
-    let mut theirs = stored.participants()?;
-    ours.sort_by(|a, b| a.id.cmp(&b.id));
-    theirs.sort_by(|a, b| a.id.cmp(&b.id));
-    if ours != theirs {
-        let differing = ours.iter().zip(&theirs).find(|(a, b)| a != b).map_or_else(
-            || "the participant records".to_owned(),
-            |(a, _)| format!("the cached record of participant {}", a.id),
-        );
-        return Ok(Some(differing));
+/// Reads every row of the ledger in one snapshot, in pages sent to `pages`, then the keys
+/// and the records the store keeps, from the same snapshot. `None` if the receiver stopped
+/// listening first (verification failed).
+fn read_ledger(
+    mut store: Store,
+    pages: mpsc::SyncSender<Vec<Result<Row, StoreError>>>,
+) -> Result<Option<(KeyRing, Records)>, StoreError> {
+    const PAGE: usize = 1024;
+    store.snapshot(|snap| {
+        let mut page = Vec::with_capacity(PAGE);
+        for row in snap.rows() {
+            page.push(row);
+            if page.len() == PAGE
+                && pages
+                    .send(std::mem::replace(&mut page, Vec::with_capacity(PAGE)))
+                    .is_err()
+            {
+                return Ok(None);
+            }
+        }
+        if !page.is_empty() && pages.send(page).is_err() {
+            return Ok(None);
+        }
+        drop(pages);
+        Ok(Some((snap.keys()?, Records::of(&snap.facts()?)?)))
+    })
+}
+
+/// The projection's records in a form two sets of them (rebuilt from the entries, and kept
+/// by the store) can be compared in: sorted, statements as a digest.
+struct Records {
+    participants: Vec<Participant>,
+    amendments: Vec<Amendment>,
+    treaty: TreatyInfo,
+    voided: Vec<(Seq, Seq)>,
+    statements: [u8; 32],
+}
+
+impl Records {
+    fn of<F: Facts>(facts: &F) -> Result<Records, F::Error> {
+        let mut participants = facts.participants()?;
+        participants.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut amendments = facts.amendments()?;
+        amendments.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Records {
+            participants,
+            amendments,
+            treaty: facts.treaty().clone(),
+            voided: facts.voided()?,
+            statements: statements_digest(facts)?,
+        })
     }
-    let Ok(mut ours) = rebuilt.amendments();
-    let mut theirs = stored.amendments()?;
-    ours.sort_by(|a, b| a.id.cmp(&b.id));
-    theirs.sort_by(|a, b| a.id.cmp(&b.id));
-    if ours != theirs {
-        return Ok(Some("the cached amendment records".into()));
+
+    /// Names the first record of `self` (rebuilt from the entries) that differs from
+    /// `stored`, if any.
+    fn differs_from(&self, stored: &Records) -> Option<String> {
+        if self.participants != stored.participants {
+            return Some(
+                self.participants
+                    .iter()
+                    .zip(&stored.participants)
+                    .find(|(a, b)| a != b)
+                    .map_or_else(
+                        || "the participant records".to_owned(),
+                        |(a, _)| format!("the cached record of participant {}", a.id),
+                    ),
+            );
+        }
+        if self.amendments != stored.amendments {
+            return Some("the cached amendment records".into());
+        }
+        if self.treaty != stored.treaty {
+            return Some("the cached treaty record".into());
+        }
+        if self.voided != stored.voided {
+            return Some("the cached list of voided entries".into());
+        }
+        if self.statements != stored.statements {
+            return Some("the cached statements".into());
+        }
+        None
     }
-    if rebuilt.treaty() != stored.treaty() {
-        return Ok(Some("the cached treaty record".into()));
-    }
-    let Ok(ours) = rebuilt.voided();
-    if ours != stored.voided()? {
-        return Ok(Some("the cached list of voided entries".into()));
-    }
-    if statements_digest(rebuilt).unwrap_or_else(|never| match never {})
-        != statements_digest(stored)?
-    {
-        return Ok(Some("the cached statements".into()));
-    }
-    Ok(None)
 }
 
 /// Prints a report as text or JSON.
