@@ -446,3 +446,27 @@ fn a_newer_schema_version_is_refused_by_every_command() {
         "no command changed the newer ledger"
     );
 }
+
+#[test]
+fn a_new_ledger_is_in_wal_mode_with_its_indexes() {
+    // An import builds the file with a rollback journal and without its indexes, then turns
+    // WAL on and builds the indexes before the file takes its name; init does the same.
+    let imported = ledger();
+    let env = Env::new();
+    env.init("hanoi/treaty.json", "2025-10-25T09:00:00Z");
+    for path in [imported.ledger(), env.ledger()] {
+        let mode = sqlite(&path, "PRAGMA journal_mode;");
+        assert_eq!(mode.stdout.trim(), "wal", "{}", path.display());
+        let indexes = sqlite(
+            &path,
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name;",
+        );
+        assert_eq!(
+            indexes.stdout.split_whitespace().collect::<Vec<_>>(),
+            ["entries_party", "p_statements_date"],
+            "{}",
+            path.display()
+        );
+    }
+    valid(&imported);
+}
