@@ -385,6 +385,8 @@ impl Facts for SqlFacts<'_> {
         let old = match old {
             Some(Some(o)) => Some(o.instrument),
             Some(None) => Some(None),
+            // Not read before: unknown, unless every record was read (a new participant).
+            None if self.participants_complete.get() => Some(None),
             None => None,
         };
         if old != Some(p.instrument) {
