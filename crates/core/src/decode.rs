@@ -30,15 +30,15 @@ pub fn decode_entry(line: &[u8]) -> Option<Entry> {
     c.lit(b"{\"event\":")?;
     let event = c.event(&mut scratch)?;
     c.lit(b",\"prev\":")?;
-    let prev: EntryHash = c.simple_str()?.parse().ok()?;
+    let prev = EntryHash::from_bytes(c.hex()?);
     c.lit(b",\"recorded_at\":")?;
     let recorded_at: Instant = c.simple_str()?.parse().ok()?;
     c.lit(b",\"seq\":")?;
     let seq = Seq::new(c.uint()?).ok()?;
     c.lit(b",\"sig\":")?;
-    let sig: SignatureBytes = c.simple_str()?.parse().ok()?;
+    let sig = SignatureBytes::from_bytes(c.hex()?);
     c.lit(b",\"signer\":")?;
-    let signer: PublicKey = c.simple_str()?.parse().ok()?;
+    let signer = PublicKey::from_bytes(c.hex()?);
     c.lit(b",\"v\":1}")?;
     (c.i == line.len()).then_some(Entry {
         event,
@@ -107,6 +107,18 @@ impl<'a> Cursor<'a> {
         }
         self.i = start + len + 1;
         std::str::from_utf8(&self.b[start..start + len]).ok()
+    }
+
+    /// A string of exactly `2 * N` lowercase hex digits (hashes, keys, signatures), decoded.
+    /// Hex digits need no escape and are ASCII, so the bytes are read directly.
+    fn hex<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let end = self.i + 2 * N + 1;
+        if self.b.get(self.i) != Some(&b'"') || self.b.get(end) != Some(&b'"') {
+            return None;
+        }
+        let out = crate::hex::decode_bytes(&self.b[self.i + 1..end])?;
+        self.i = end + 1;
+        Some(out)
     }
 
     /// A string, checked to be escaped canonically, decoded into `out`.
@@ -181,7 +193,7 @@ impl<'a> Cursor<'a> {
                 b"amendment" => m.amendment = Some(self.parsed(scratch)?),
                 b"date" => m.date = Some(self.simple_str()?.parse().ok()?),
                 b"instrument" => m.instrument = Some(self.simple_str()?),
-                b"key" => m.key = Some(self.simple_str()?.parse().ok()?),
+                b"key" => m.key = Some(PublicKey::from_bytes(self.hex()?)),
                 b"kind" => m.kind = Some(self.simple_str()?),
                 b"name" => m.name = Some(self.parsed(scratch)?),
                 b"party" => m.party = Some(self.parsed(scratch)?),
@@ -190,7 +202,7 @@ impl<'a> Cursor<'a> {
                 b"reference" => m.reference = Some(self.parsed(scratch)?),
                 b"role" => m.role = Some(self.simple_str()?),
                 b"text" => m.text = Some(self.parsed(scratch)?),
-                b"text_hash" => m.text_hash = Some(self.simple_str()?.parse().ok()?),
+                b"text_hash" => m.text_hash = Some(Digest32::from_bytes(self.hex()?)),
                 b"title" => m.title = Some(self.parsed(scratch)?),
                 b"type" => m.type_ = Some(self.simple_str()?),
                 b"voids" => m.voids = Some(Seq::new(self.uint()?).ok()?),

@@ -59,6 +59,25 @@ fn nibble(c: u8) -> Option<u8> {
     (v != 0xff).then_some(v)
 }
 
+/// Decodes `N` bytes from exactly `2 * N` lowercase hex digits given as bytes, or `None`
+/// if there are not exactly that many or one is not a lowercase hex digit. Every digit is
+/// looked up without a branch; one test at the end says whether any was bad.
+pub fn decode_bytes<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    // A digit's value is below 16; a bad one's is 0xff, which leaves high bits set here.
+    let mut seen = 0u8;
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let hi = NIBBLES[usize::from(pair[0])];
+        let lo = NIBBLES[usize::from(pair[1])];
+        seen |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    (seen < 16).then_some(out)
+}
+
 /// Decodes exactly `N` bytes from `2 * N` lowercase hex digits. Uppercase is refused: the
 /// format has one spelling for every value.
 pub fn decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
@@ -69,13 +88,9 @@ pub fn decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
             found: s.chars().count(),
         });
     }
-    let mut out = [0u8; N];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = nibble(pair[0]).ok_or(HexError::Digit { index: 2 * i })?;
-        let lo = nibble(pair[1]).ok_or(HexError::Digit { index: 2 * i + 1 })?;
-        out[i] = (hi << 4) | lo;
-    }
-    Ok(out)
+    decode_bytes(bytes).ok_or_else(|| HexError::Digit {
+        index: bytes.iter().position(|c| nibble(*c).is_none()).unwrap_or(0),
+    })
 }
 
 #[cfg(test)]
@@ -103,5 +118,10 @@ mod tests {
             })
         );
         assert_eq!(decode_array::<1>("é"), Err(HexError::Digit { index: 0 }));
+        assert_eq!(decode_bytes::<2>(b"0aff"), Some([0x0a, 0xff]));
+        for bad in [b"0aFf", b"0a\"f", b"g0ff", b"0a f"] {
+            assert_eq!(decode_bytes::<2>(bad), None);
+        }
+        assert_eq!(decode_bytes::<2>(b"0af"), None);
     }
 }
