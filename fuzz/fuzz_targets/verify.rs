@@ -58,9 +58,9 @@ fn run(lines: &[Vec<u8>], threads: usize, chunk: usize) -> Outcome {
     let mut facts: Option<MemFacts> = None;
     let mut seen: Vec<Vec<u8>> = Vec::new();
     let input = lines.iter().map(|l| Ok::<_, Refused>(l.clone()));
-    let result = verify_stream(&mut chain, input, threads, chunk, |v: &VerifiedEntry| {
+    let result = verify_stream(&mut chain, input, threads, chunk, |v: VerifiedEntry| {
         seen.push(v.line().to_vec());
-        depositary_projection::fold(&mut facts, v).map_err(|e: ApplyError<Infallible>| Refused(e.to_string()))
+        depositary_projection::fold(&mut facts, &v).map_err(|e: ApplyError<Infallible>| Refused(e.to_string()))
     });
     match result {
         Ok(head) => Outcome::Valid {

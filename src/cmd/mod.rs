@@ -574,7 +574,7 @@ where
     let mut chain = Chain::new(None);
     let mut facts: Option<MemFacts> = None;
     let head = verify_stream(&mut chain, lines, threads(), DEFAULT_CHUNK, |v| {
-        verify::fold_one(&mut facts, v)
+        verify::fold_one(&mut facts, &v)
     })
     .map_err(|e| anyhow!("the ledger does not verify: {e}"))?;
     let facts = facts.ok_or_else(|| anyhow!("the ledger holds no treaty"))?;

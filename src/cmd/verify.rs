@@ -187,7 +187,7 @@ pub fn check(
             let lines = Lines::new(BufReader::with_capacity(1 << 20, f), MAX_ENTRY_BYTES, true)
                 .map(|l| l.map_err(Reject::from));
             let outcome = verify_stream(&mut chain, lines, threads(), DEFAULT_CHUNK, |v| {
-                accept(&mut facts, v)
+                accept(&mut facts, &v)
             });
             ("export", path, outcome.map_err(Failed::Stream))
         }
@@ -211,8 +211,8 @@ pub fn check(
                 });
                 let outcome = verify_stream(&mut chain, lines, threads(), DEFAULT_CHUNK, |v| {
                     let row = columns.borrow_mut().pop_front();
-                    check_columns(row, v, facts.as_ref())?;
-                    accept(&mut facts, v)
+                    check_columns(row, &v, facts.as_ref())?;
+                    accept(&mut facts, &v)
                 });
                 // The lines are dropped: a reader still sending stops.
                 let stored = reader

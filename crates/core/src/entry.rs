@@ -523,6 +523,11 @@ impl VerifiedEntry {
         &self.0.line
     }
 
+    /// Its canonical bytes, kept.
+    pub fn into_line(self) -> Vec<u8> {
+        self.0.line
+    }
+
     /// Its hash.
     pub fn hash(&self) -> EntryHash {
         self.0.hash

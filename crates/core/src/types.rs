@@ -450,7 +450,8 @@ impl FromStr for PartyId {
         let b = s.as_bytes();
         if (2..=Self::MAX).contains(&b.len())
             && b[0].is_ascii_uppercase()
-            && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && b.iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         {
             let mut id = [0u8; Self::MAX];
             id[..b.len()].copy_from_slice(b);

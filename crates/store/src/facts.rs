@@ -92,9 +92,11 @@ impl<'c> SqlFacts<'c> {
         Ok(facts)
     }
 
-    /// Writes every record of `facts` (the records of a whole ledger, kept in memory while
-    /// importing it) into the empty projection tables behind `conn`.
-    pub fn write_all(conn: &'c Connection, facts: &MemFacts) -> Result<(), StoreError> {
+    /// Writes the records of `facts` (the records of a whole ledger, kept in memory while
+    /// importing it) into the empty projection tables behind `conn`: all but the list of
+    /// live statements, which the import writes as it goes ([`insert_statement`],
+    /// [`delete_statement`]).
+    pub fn write_records(conn: &'c Connection, facts: &MemFacts) -> Result<(), StoreError> {
         let Ok(participants) = facts.participants();
         let Ok(amendments) = facts.amendments();
         let Ok(voided) = facts.voided();
@@ -108,17 +110,6 @@ impl<'c> SqlFacts<'c> {
         }
         for a in &amendments {
             sql.put_amendment(a)?;
-        }
-        let mut failed = None;
-        let Ok(()) = facts.for_each_statement(&mut |(seq, party, date, kind)| {
-            if failed.is_none()
-                && let Err(e) = sql.record_act(seq, &Act::Statement { party, date, kind })
-            {
-                failed = Some(e);
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
         }
         let mut stmt = conn.prepare_cached("INSERT INTO p_voided (seq, by) VALUES (?1, ?2)")?;
         for (seq, by) in voided {
@@ -478,15 +469,7 @@ impl Facts for SqlFacts<'_> {
 
     fn record_act(&mut self, seq: Seq, act: &Act) -> Result<(), StoreError> {
         if let Act::Statement { party, date, kind } = act {
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO p_statements (seq, party, date, kind) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            stmt.execute(params![
-                seq.get() as i64,
-                party.as_str(),
-                date.to_string(),
-                kind_index(*kind) as i64
-            ])?;
+            insert_statement(self.conn, seq, party, *date, *kind)?;
         }
         Ok(())
     }
@@ -496,10 +479,35 @@ impl Facts for SqlFacts<'_> {
             .prepare_cached("INSERT INTO p_voided (seq, by) VALUES (?1, ?2)")?
             .execute([seq.get() as i64, by.get() as i64])?;
         if let Act::Statement { .. } = act {
-            self.conn
-                .prepare_cached("DELETE FROM p_statements WHERE seq = ?1")?
-                .execute([seq.get() as i64])?;
+            delete_statement(self.conn, seq)?;
         }
         Ok(())
     }
+}
+
+/// Lists the statement at `seq` among the live ones.
+pub(crate) fn insert_statement(
+    conn: &Connection,
+    seq: Seq,
+    party: &PartyId,
+    date: Date,
+    kind: StatementKind,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO p_statements (seq, party, date, kind) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        seq.get() as i64,
+        party.as_str(),
+        date.to_string(),
+        kind_index(kind) as i64
+    ])?;
+    Ok(())
+}
+
+/// Strikes the statement at `seq` from the live ones (a correction voided it).
+pub(crate) fn delete_statement(conn: &Connection, seq: Seq) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM p_statements WHERE seq = ?1")?
+        .execute([seq.get() as i64])?;
+    Ok(())
 }

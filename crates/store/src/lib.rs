@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use depositary_core::chain::KeyRecord;
-use depositary_core::event::Role;
+use depositary_core::event::{Role, StatementKind};
 use depositary_core::stream::{StreamError, verify_stream_from};
 use depositary_core::{
-    Chain, ChainError, EntryHash, Event, Head, Instant, KeyRing, PartyId, PublicKey, SecretKey,
-    Seq, Treaty, VerifiedEntry,
+    Chain, ChainError, Date, EntryHash, Event, Head, Instant, KeyRing, PartyId, PublicKey,
+    SecretKey, Seq, Treaty, VerifiedEntry,
 };
-use depositary_projection::{ApplyError, Facts, MemFacts, RuleError, TreatyInfo, apply, fold};
+use depositary_projection::{Act, ApplyError, Facts, MemFacts, RuleError, TreatyInfo, apply, fold};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use facts::SqlFacts;
@@ -635,6 +635,7 @@ impl Store {
             threads,
             depositary_core::stream::DEFAULT_CHUNK,
             |v| {
+                let v = &v;
                 match facts.as_mut() {
                     None => {
                         write_verified(&tx, v, None).map_err(Wrapped::Store)?;
@@ -673,7 +674,7 @@ impl Store {
         E: std::error::Error + Send + Sync + 'static,
     {
         enum ToWriter {
-            Entries(Vec<(VerifiedEntry, Option<PartyId>)>),
+            Entries(Vec<NewRow>),
             Finish(Box<(MemFacts, KeyRing)>),
         }
         const BATCH: usize = 256;
@@ -693,13 +694,13 @@ impl Store {
                 for message in received {
                     match message {
                         ToWriter::Entries(batch) => {
-                            for (v, party) in &batch {
-                                insert_entry(&tx, v, party.as_ref())?;
+                            for row in &batch {
+                                row.write(&tx)?;
                             }
                         }
                         ToWriter::Finish(done) => {
                             let (facts, keys) = *done;
-                            SqlFacts::write_all(&tx, &facts)?;
+                            SqlFacts::write_records(&tx, &facts)?;
                             write_keys(&tx, &keys)?;
                             tx.execute_batch(INDEXES)?;
                             tx.commit()?;
@@ -727,20 +728,13 @@ impl Store {
                 threads,
                 depositary_core::stream::DEFAULT_CHUNK,
                 |v| {
-                    fold(&mut facts, v).map_err(|e| match e {
+                    fold(&mut facts, &v).map_err(|e| match e {
                         ApplyError::Rule { seq, rule } => {
                             Wrapped::Store(StoreError::Rule { seq, rule })
                         }
                         other => Wrapped::Store(StoreError::Corrupt(other.to_string())),
                     })?;
-                    let party = match (v.event(), facts.as_ref()) {
-                        (Event::Correction(c), Some(f)) => {
-                            let Ok(act) = f.act(c.voids);
-                            act.and_then(|a| a.party().cloned())
-                        }
-                        (event, _) => event.party().cloned(),
-                    };
-                    batch.push((v.clone(), party));
+                    batch.push(NewRow::of(v, facts.as_ref()));
                     count += 1;
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -1164,16 +1158,114 @@ fn insert_entry(
     v: &VerifiedEntry,
     party: Option<&PartyId>,
 ) -> Result<(), StoreError> {
+    insert_row(
+        conn,
+        v.seq(),
+        v.hash(),
+        v.recorded_at(),
+        v.event().type_name(),
+        party,
+        v.line(),
+    )
+}
+
+/// Inserts a row of the entries table.
+fn insert_row(
+    conn: &Connection,
+    seq: Seq,
+    hash: EntryHash,
+    recorded_at: Instant,
+    event_type: &str,
+    party: Option<&PartyId>,
+    line: &[u8],
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO entries (seq, hash, recorded_at, type, party, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     stmt.execute(params![
-        v.seq().get() as i64,
-        v.hash().to_hex(),
-        v.recorded_at().to_string(),
-        v.event().type_name(),
+        seq.get() as i64,
+        hash.to_hex(),
+        recorded_at.to_string(),
+        event_type,
         party.map(|p| p.as_str()),
-        v.line(),
+        line,
     ])?;
     Ok(())
+}
+
+/// What the writing thread of a new ledger's import writes for one verified entry: its row,
+/// and the change it makes to the list of live statements (the other records are written
+/// once, at the end). The line is moved here, not copied.
+struct NewRow {
+    seq: Seq,
+    hash: EntryHash,
+    recorded_at: Instant,
+    event_type: &'static str,
+    party: Option<PartyId>,
+    statements: StatementChange,
+    line: Vec<u8>,
+}
+
+/// How an entry changes the live statements.
+enum StatementChange {
+    None,
+    /// It is a statement.
+    Add(PartyId, Date, StatementKind),
+    /// It voids the statement at this seq.
+    Remove(Seq),
+}
+
+impl NewRow {
+    /// The row of `v`, which `facts` (folded up to and including `v`) knows.
+    fn of(v: VerifiedEntry, facts: Option<&MemFacts>) -> NewRow {
+        let voided = match (v.event(), facts) {
+            (Event::Correction(c), Some(f)) => {
+                let Ok(act) = f.act(c.voids);
+                act.map(|a| (c.voids, a))
+            }
+            _ => None,
+        };
+        let (party, statements) = match (v.event(), voided) {
+            (_, Some((seq, act))) => (
+                act.party().cloned(),
+                match act {
+                    Act::Statement { .. } => StatementChange::Remove(seq),
+                    _ => StatementChange::None,
+                },
+            ),
+            (Event::Statement(st), None) => (
+                Some(st.party.clone()),
+                StatementChange::Add(st.party.clone(), st.date, st.kind),
+            ),
+            (event, None) => (event.party().cloned(), StatementChange::None),
+        };
+        NewRow {
+            seq: v.seq(),
+            hash: v.hash(),
+            recorded_at: v.recorded_at(),
+            event_type: v.event().type_name(),
+            party,
+            statements,
+            line: v.into_line(),
+        }
+    }
+
+    fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+        insert_row(
+            conn,
+            self.seq,
+            self.hash,
+            self.recorded_at,
+            self.event_type,
+            self.party.as_ref(),
+            &self.line,
+        )?;
+        match &self.statements {
+            StatementChange::None => Ok(()),
+            StatementChange::Add(party, date, kind) => {
+                facts::insert_statement(conn, self.seq, party, *date, *kind)
+            }
+            StatementChange::Remove(seq) => facts::delete_statement(conn, *seq),
+        }
+    }
 }
