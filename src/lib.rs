@@ -20,15 +20,6 @@ use depositary_core::Instant;
 
 use crate::cli::{Cli, Command};
 
-/// The allocator of every program built on this library (the `depositary` binary, and the
-/// benchmark, whose measured commands and references then run on the same one): jemalloc.
-/// Under glibc's allocator, verification (worker threads allocate entries, the calling
-/// thread frees them) peaked anywhere from 45 to 160 MB at 1,000,000 entries from one run to
-/// the next as per-thread heaps grew; jemalloc holds it at about 45 MB, and spends less time
-/// in allocation (`docs/PERFORMANCE.md`).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// What a command ended with: its exit code.
 pub(crate) struct Exit(pub u8);
 
