@@ -423,44 +423,30 @@ pub fn check_signatures(entries: Vec<ParsedEntry>, cache: &mut KeyCache) -> Vec<
             })
         })
         .collect();
-    check_signatures_in_place(&mut signed, cache, &mut SignatureScratch::default());
+    check_signatures_in_place(&mut signed, cache);
     signed.into_iter().flatten().collect()
-}
-
-/// Buffers that [`check_signatures_in_place`] reuses from one run of entries to the next, so
-/// that checking a chunk allocates (almost) nothing once the first chunk is done.
-#[derive(Debug, Default)]
-pub struct SignatureScratch {
-    /// Every signed message, one after the other.
-    messages: Vec<u8>,
-    /// Where each message sits in `messages`.
-    ranges: Vec<std::ops::Range<usize>>,
-    sigs: Vec<ed25519_dalek::Signature>,
-    keys: Vec<VerifyingKey>,
-    /// The index in the run of each entry in the batch.
-    batched: Vec<usize>,
 }
 
 /// As [`check_signatures`], in place: sets the `signature` outcome of every entry of
 /// `entries` that parsed (an `Err` is left as it is), with the keys decoded so far in
-/// `cache` and the buffers of `scratch`.
+/// `cache`.
 pub fn check_signatures_in_place(
     entries: &mut [Result<SignedEntry, EntryError>],
     cache: &mut KeyCache,
-    scratch: &mut SignatureScratch,
 ) {
-    let SignatureScratch {
-        messages,
-        ranges,
-        sigs,
-        keys,
-        batched,
-    } = scratch;
-    messages.clear();
-    ranges.clear();
-    sigs.clear();
-    keys.clear();
-    batched.clear();
+    // Every signed message, one after the other in one buffer, and where each sits.
+    let mut messages = Vec::with_capacity(
+        entries
+            .iter()
+            .flatten()
+            .map(|s| s.parsed.line.len() + ENTRY_SIG_DOMAIN.len())
+            .sum(),
+    );
+    let mut ranges = Vec::with_capacity(entries.len());
+    let mut sigs = Vec::with_capacity(entries.len());
+    let mut keys = Vec::with_capacity(entries.len());
+    // The index in `entries` of each entry in the batch.
+    let mut batched = Vec::with_capacity(entries.len());
     for (i, item) in entries.iter_mut().enumerate() {
         let Ok(signed) = item else { continue };
         let p = &signed.parsed;
@@ -486,7 +472,7 @@ pub fn check_signatures_in_place(
         }
     }
     let refs: Vec<&[u8]> = ranges.iter().map(|r| &messages[r.clone()]).collect();
-    if !batched.is_empty() && ed25519_dalek::verify_batch(&refs, sigs, keys).is_err() {
+    if !batched.is_empty() && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_err() {
         for (k, &i) in batched.iter().enumerate() {
             if keys[k].verify_strict(refs[k], &sigs[k]).is_err()
                 && let Ok(signed) = &mut entries[i]

@@ -2,9 +2,7 @@
 //! results is the order of the lines, so the chain can then accept them one by one and
 //! report the first failure.
 
-use crate::entry::{
-    EntryError, KeyCache, ParsedEntry, SignatureScratch, SignedEntry, check_signatures_in_place,
-};
+use crate::entry::{EntryError, KeyCache, ParsedEntry, SignedEntry, check_signatures_in_place};
 
 /// Parses `lines` and checks their signatures on up to `threads` threads (at least one).
 /// Result `i` belongs to line `i`.
@@ -37,25 +35,15 @@ pub fn parse_and_check_one_thread(
     lines: Vec<Vec<u8>>,
     cache: &mut KeyCache,
 ) -> Vec<Result<SignedEntry, EntryError>> {
-    let mut out = Vec::with_capacity(lines.len());
-    parse_and_check_into(lines, cache, &mut SignatureScratch::default(), &mut out);
-    out
-}
-
-/// As [`parse_and_check_one_thread`], appending the results to `out` (cleared first) and
-/// reusing the buffers of `scratch`: a worker that checks chunk after chunk keeps both.
-pub fn parse_and_check_into(
-    lines: Vec<Vec<u8>>,
-    cache: &mut KeyCache,
-    scratch: &mut SignatureScratch,
-    out: &mut Vec<Result<SignedEntry, EntryError>>,
-) {
-    out.clear();
-    out.extend(lines.into_iter().map(|line| {
-        ParsedEntry::parse_owned(line).map(|parsed| SignedEntry {
-            parsed,
-            signature: Ok(()),
+    let mut out: Vec<_> = lines
+        .into_iter()
+        .map(|line| {
+            ParsedEntry::parse_owned(line).map(|parsed| SignedEntry {
+                parsed,
+                signature: Ok(()),
+            })
         })
-    }));
-    check_signatures_in_place(out, cache, scratch);
+        .collect();
+    check_signatures_in_place(&mut out, cache);
+    out
 }
