@@ -94,8 +94,8 @@ impl<'c> SqlFacts<'c> {
 
     /// Writes the records of `facts` (the records of a whole ledger, kept in memory while
     /// importing it) into the empty projection tables behind `conn`: all but the list of
-    /// live statements, which the import writes as it goes ([`insert_statement`],
-    /// [`delete_statement`]).
+    /// live statements, which the import writes as it goes (`insert_statement`,
+    /// `delete_statement`).
     pub fn write_records(conn: &'c Connection, facts: &MemFacts) -> Result<(), StoreError> {
         let Ok(participants) = facts.participants();
         let Ok(amendments) = facts.amendments();
