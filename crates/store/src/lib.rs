@@ -666,8 +666,9 @@ impl Store {
 
     /// Imports a whole export into this new, empty ledger. Verification runs as `verify`
     /// does, folding the records in memory, while a second connection on a thread of its
-    /// own inserts the entries; the records are written at the end, and everything is
-    /// committed at once, or nothing.
+    /// own inserts the entries (and the live statements, as they come); the other records
+    /// and the indexes are written at the end, and everything is committed at once, or
+    /// nothing.
     fn import_fresh<I, E>(&mut self, lines: I, threads: usize) -> Result<Appended, ImportError<E>>
     where
         I: IntoIterator<Item = Result<Vec<u8>, E>>,
