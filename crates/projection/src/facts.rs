@@ -146,6 +146,13 @@ pub struct Amendment {
     pub acceptances: BTreeMap<PartyId, Dated>,
 }
 
+impl Amendment {
+    /// Its adoption, if any, and `party`'s acceptance of it, if any.
+    pub fn adoption_and_acceptance(&self, party: &PartyId) -> AdoptionAndAcceptance {
+        (self.adopted, self.acceptances.get(party).copied())
+    }
+}
+
 /// What one entry did to the projection, kept so that a correction can undo it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Act {
@@ -244,7 +251,7 @@ pub trait Facts {
     ) -> Result<Option<AdoptionAndAcceptance>, Self::Error> {
         Ok(self
             .amendment(id)?
-            .map(|a| (a.adopted, a.acceptances.get(party).copied())))
+            .map(|a| a.adoption_and_acceptance(party)))
     }
     /// What entry `seq` did, if that entry exists.
     fn act(&self, seq: Seq) -> Result<Option<Act>, Self::Error>;
@@ -505,7 +512,7 @@ impl Facts for MemFacts {
         Ok(self
             .amendments
             .get(id)
-            .map(|a| (a.adopted, a.acceptances.get(party).copied())))
+            .map(|a| a.adoption_and_acceptance(party)))
     }
 
     fn add_acceptance(

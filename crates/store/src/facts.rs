@@ -412,7 +412,7 @@ impl Facts for SqlFacts<'_> {
         Ok(self
             .all_amendments()?
             .get(id)
-            .map(|a| (a.adopted, a.acceptances.get(party).copied())))
+            .map(|a| a.adoption_and_acceptance(party)))
     }
 
     fn add_acceptance(
