@@ -11,9 +11,9 @@ use std::sync::mpsc;
 use anyhow::{Context as _, Result, anyhow};
 use depositary_core::entry::MAX_ENTRY_BYTES;
 use depositary_core::stream::{DEFAULT_CHUNK, StreamError, verify_stream};
-use depositary_core::{Chain, EntryHash, Event, Head, KeyRing, PublicKey, Seq, VerifiedEntry};
+use depositary_core::{Chain, EntryHash, Head, KeyRing, PublicKey, Seq, VerifiedEntry};
 use depositary_projection::facts::Amendment;
-use depositary_projection::{Facts, MemFacts, Participant, TreatyInfo, fold};
+use depositary_projection::{Facts, MemFacts, Participant, TreatyInfo, fold, party_about};
 use depositary_store::{Row, Store, StoreError};
 use serde::Serialize;
 
@@ -344,16 +344,8 @@ fn check_columns(
     let Some(row) = row else {
         return Err(Reject("internal: a row's columns went missing".into()));
     };
-    let voided_party;
-    let party = match (v.event(), facts) {
-        (Event::Correction(c), Some(f)) => {
-            let Ok(act) = f.act(c.voids);
-            voided_party = act.and_then(|a| a.party().cloned());
-            voided_party.as_ref()
-        }
-        (event, _) => event.party(),
-    }
-    .map(|p| p.as_str());
+    let Ok(party) = party_about(v.event(), facts);
+    let party = party.as_ref().map(|p| p.as_str());
     let mismatch = |column: &str, stored: String, derived: String| {
         Err(Reject(format!(
             "entry {}: the entries table's {column} column says {stored:?} but the entry gives {derived:?}: the file was changed outside Depositary",

@@ -226,6 +226,19 @@ pub fn kind_index(kind: StatementKind) -> usize {
         .unwrap_or(0)
 }
 
+/// The participant an entry is about, as the store's `party` column records it: the event's
+/// own or, for a correction, that of the act it voids, looked up in `facts` (absent only for
+/// the treaty's registration, which is about no participant).
+pub fn party_about<F: Facts>(
+    event: &Event,
+    facts: Option<&F>,
+) -> Result<Option<PartyId>, F::Error> {
+    match (event, facts) {
+        (Event::Correction(c), Some(f)) => Ok(f.act(c.voids)?.and_then(|a| a.party().cloned())),
+        (event, _) => Ok(event.party().cloned()),
+    }
+}
+
 /// Where the projection's records live. Reads return records by value; writes replace
 /// them whole. Implementations make the writes of one entry atomic with the entry.
 pub trait Facts {
@@ -653,5 +666,49 @@ impl Facts for MemFacts {
     fn void(&mut self, seq: Seq, by: Seq, _act: &Act) -> Result<(), Infallible> {
         self.voided.insert(seq, by);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use depositary_core::input::{event_from_json, treaty_from_json};
+
+    use super::*;
+
+    /// A correction is about whoever the act it voids is about; any other entry about its
+    /// own participant, if any.
+    #[test]
+    fn a_correction_is_about_the_voided_acts_participant() {
+        let treaty = treaty_from_json(
+            br#"{"id":"T","title":"T","adopted":"2025-01-06","depositary":"D","rules":{
+            "signature":{"opens":"2025-01-10","closes":"2025-06-30"},
+            "entry_into_force":{"threshold":{"at_least":2},"organizations":"not_additional",
+              "takes_effect":{"days":30},"later_participants":{"days":30}},
+            "amendments":{"proposal_after":{"years":1},"threshold":{"more_than":2},
+              "organizations":"not_additional","takes_effect":{"days":30}},
+            "denunciation":{"takes_effect":{"months":6}},"organizations":{"member_first":false}},
+            "participants":[{"id":"AAA","name":"A","kind":"state"},
+              {"id":"BBB","name":"B","kind":"state"}]}"#,
+        )
+        .expect("the treaty");
+        let party = |s: &str| -> PartyId { s.parse().expect("an id") };
+        let event = |json: &str| event_from_json(json.as_bytes()).expect("an event");
+        let mut facts = MemFacts::new(&treaty);
+        let Ok(()) = facts.record_act(Seq::new(1).expect("seq"), &Act::Signed(party("AAA")));
+
+        let correction = event(r#"{"type":"correction","voids":1,"reason":"wrong day"}"#);
+        let Ok(about) = party_about(&correction, Some(&facts));
+        assert_eq!(about, Some(party("AAA")));
+        // Without records (only before the treaty's registration), nothing to look up.
+        let Ok(about) = party_about(&correction, None::<&MemFacts>);
+        assert_eq!(about, None);
+        // A correction of an entry that does not exist (the rules refuse it) is about no one.
+        let stray = event(r#"{"type":"correction","voids":7,"reason":"no such entry"}"#);
+        let Ok(about) = party_about(&stray, Some(&facts));
+        assert_eq!(about, None);
+
+        let signed = event(r#"{"type":"signed","party":"BBB","date":"2025-02-01"}"#);
+        let Ok(about) = party_about(&signed, Some(&facts));
+        assert_eq!(about, Some(party("BBB")));
     }
 }

@@ -13,5 +13,5 @@ pub mod facts;
 pub mod status;
 
 pub use apply::{ApplyError, Parties, RuleError, apply, fold};
-pub use facts::{Act, Facts, MemFacts, Participant, TreatyInfo};
+pub use facts::{Act, Facts, MemFacts, Participant, TreatyInfo, party_about};
 pub use status::Status;

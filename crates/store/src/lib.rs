@@ -22,7 +22,9 @@ use depositary_core::{
     Chain, ChainError, Date, EntryHash, Event, Head, Instant, KeyRing, PartyId, PublicKey,
     SecretKey, Seq, Treaty, VerifiedEntry,
 };
-use depositary_projection::{Act, ApplyError, Facts, MemFacts, RuleError, TreatyInfo, apply, fold};
+use depositary_projection::{
+    Act, ApplyError, Facts, MemFacts, RuleError, TreatyInfo, apply, fold, party_about,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use facts::SqlFacts;
@@ -1145,10 +1147,7 @@ fn write_verified(
     v: &VerifiedEntry,
     facts: Option<&SqlFacts<'_>>,
 ) -> Result<(), StoreError> {
-    let party = match (v.event(), facts) {
-        (Event::Correction(c), Some(f)) => f.act(c.voids)?.and_then(|a| a.party().cloned()),
-        (event, _) => event.party().cloned(),
-    };
+    let party = party_about(v.event(), facts)?;
     insert_entry(conn, v, party.as_ref())
 }
 
@@ -1219,26 +1218,14 @@ enum StatementChange {
 impl NewRow {
     /// The row of `v`, which `facts` (folded up to and including `v`) knows.
     fn of(v: VerifiedEntry, facts: Option<&MemFacts>) -> NewRow {
-        let voided = match (v.event(), facts) {
-            (Event::Correction(c), Some(f)) => {
-                let Ok(act) = f.act(c.voids);
-                act.map(|a| (c.voids, a))
-            }
-            _ => None,
-        };
-        let (party, statements) = match (v.event(), voided) {
-            (_, Some((seq, act))) => (
-                act.party().cloned(),
-                match act {
-                    Act::Statement { .. } => StatementChange::Remove(seq),
-                    _ => StatementChange::None,
-                },
-            ),
-            (Event::Statement(st), None) => (
-                Some(st.party.clone()),
-                StatementChange::Add(st.party.clone(), st.date, st.kind),
-            ),
-            (event, None) => (event.party().cloned(), StatementChange::None),
+        let Ok(party) = party_about(v.event(), facts);
+        let statements = match (v.event(), facts) {
+            (Event::Statement(st), _) => StatementChange::Add(st.party.clone(), st.date, st.kind),
+            (Event::Correction(c), Some(f)) => match f.act(c.voids) {
+                Ok(Some(Act::Statement { .. })) => StatementChange::Remove(c.voids),
+                _ => StatementChange::None,
+            },
+            _ => StatementChange::None,
         };
         NewRow {
             seq: v.seq(),
