@@ -434,49 +434,107 @@ pub fn check_signatures_in_place(
     entries: &mut [Result<SignedEntry, EntryError>],
     cache: &mut KeyCache,
 ) {
-    // Every signed message, one after the other in one buffer, and where each sits.
-    let mut messages = Vec::with_capacity(
-        entries
-            .iter()
-            .flatten()
-            .map(|s| s.parsed.line.len() + ENTRY_SIG_DOMAIN.len())
-            .sum(),
-    );
-    let mut ranges = Vec::with_capacity(entries.len());
-    let mut sigs = Vec::with_capacity(entries.len());
-    let mut keys = Vec::with_capacity(entries.len());
-    // The index in `entries` of each entry in the batch.
-    let mut batched = Vec::with_capacity(entries.len());
-    for (i, item) in entries.iter_mut().enumerate() {
-        let Ok(signed) = item else { continue };
-        let p = &signed.parsed;
-        let sig_bytes = p.entry.sig.as_bytes();
-        let pre = cache
-            .get(p.entry.signer)
-            .map_err(SignatureError::from)
-            .and_then(|vk| check_encoding(sig_bytes).map(|()| vk));
-        match pre {
-            Ok(vk) => {
-                let start = messages.len();
-                let (a, b) = p.sig_member;
-                messages.extend_from_slice(ENTRY_SIG_DOMAIN);
-                messages.extend_from_slice(&p.line[..a]);
-                messages.extend_from_slice(&p.line[b..]);
-                ranges.push(start..messages.len());
-                sigs.push(ed25519_dalek::Signature::from_bytes(sig_bytes));
-                keys.push(vk);
-                batched.push(i);
-                signed.signature = Ok(());
+    let mut batch = SignatureBatch::default();
+    batch.prepare(entries, cache);
+    let invalid = batch.verify();
+    SignatureBatch::mark_invalid(entries, &invalid);
+}
+
+/// The signatures of a run of entries, assembled for one Ed25519 batch verification, which
+/// can then run on another thread than the one that holds the entries. Made in three
+/// steps: [`SignatureBatch::prepare`] (which also records the checks that batch
+/// verification skips), [`SignatureBatch::verify`], [`SignatureBatch::mark_invalid`]. A
+/// batch can be used again: `prepare` clears it and keeps its buffers.
+#[derive(Debug, Default)]
+pub struct SignatureBatch {
+    /// Every signed message, one after the other.
+    messages: Vec<u8>,
+    /// Where each message sits in `messages`.
+    ranges: Vec<std::ops::Range<usize>>,
+    sigs: Vec<ed25519_dalek::Signature>,
+    keys: Vec<VerifyingKey>,
+    /// The index of each signature's entry in the run `prepare` was given.
+    entries: Vec<usize>,
+}
+
+impl SignatureBatch {
+    /// Assembles the signatures of the entries of `entries` that parsed, each with its own
+    /// `signer`'s key (decoded once, in `cache`). An entry whose key is unusable or whose
+    /// signature is not canonically encoded gets that error now and stays out of the batch;
+    /// every other entry's outcome is set to `Ok`, to be overturned by
+    /// [`SignatureBatch::mark_invalid`].
+    pub fn prepare(
+        &mut self,
+        entries: &mut [Result<SignedEntry, EntryError>],
+        cache: &mut KeyCache,
+    ) {
+        self.messages.clear();
+        self.ranges.clear();
+        self.sigs.clear();
+        self.keys.clear();
+        self.entries.clear();
+        self.messages.reserve(
+            entries
+                .iter()
+                .flatten()
+                .map(|s| s.parsed.line.len() + ENTRY_SIG_DOMAIN.len())
+                .sum(),
+        );
+        for (i, item) in entries.iter_mut().enumerate() {
+            let Ok(signed) = item else { continue };
+            let p = &signed.parsed;
+            let sig_bytes = p.entry.sig.as_bytes();
+            let pre = cache
+                .get(p.entry.signer)
+                .map_err(SignatureError::from)
+                .and_then(|vk| check_encoding(sig_bytes).map(|()| vk));
+            match pre {
+                Ok(vk) => {
+                    let start = self.messages.len();
+                    let (a, b) = p.sig_member;
+                    self.messages.extend_from_slice(ENTRY_SIG_DOMAIN);
+                    self.messages.extend_from_slice(&p.line[..a]);
+                    self.messages.extend_from_slice(&p.line[b..]);
+                    self.ranges.push(start..self.messages.len());
+                    self.sigs
+                        .push(ed25519_dalek::Signature::from_bytes(sig_bytes));
+                    self.keys.push(vk);
+                    self.entries.push(i);
+                    signed.signature = Ok(());
+                }
+                Err(e) => signed.signature = Err(e),
             }
-            Err(e) => signed.signature = Err(e),
         }
     }
-    let refs: Vec<&[u8]> = ranges.iter().map(|r| &messages[r.clone()]).collect();
-    if !batched.is_empty() && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_err() {
-        for (k, &i) in batched.iter().enumerate() {
-            if keys[k].verify_strict(refs[k], &sigs[k]).is_err()
-                && let Ok(signed) = &mut entries[i]
-            {
+
+    /// Verifies the batch: the indices (in the run given to `prepare`) of the entries whose
+    /// signature is invalid, none if the batch holds. If the batch fails, each signature is
+    /// checked alone with `verify_strict` to find which.
+    pub fn verify(&self) -> Vec<usize> {
+        if self.entries.is_empty() {
+            return Vec::new();
+        }
+        let refs: Vec<&[u8]> = self
+            .ranges
+            .iter()
+            .map(|r| &self.messages[r.clone()])
+            .collect();
+        if ed25519_dalek::verify_batch(&refs, &self.sigs, &self.keys).is_ok() {
+            return Vec::new();
+        }
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| self.keys[k].verify_strict(refs[k], &self.sigs[k]).is_err())
+            .map(|(_, &i)| i)
+            .collect()
+    }
+
+    /// Sets the outcome of each entry of `entries` listed in `invalid` (what
+    /// [`SignatureBatch::verify`] returned for them) to an invalid signature.
+    pub fn mark_invalid(entries: &mut [Result<SignedEntry, EntryError>], invalid: &[usize]) {
+        for &i in invalid {
+            if let Some(Ok(signed)) = entries.get_mut(i) {
                 signed.signature = Err(SignatureError::Invalid);
             }
         }

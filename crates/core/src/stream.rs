@@ -1,15 +1,16 @@
-//! Verification of a whole chain from a stream of lines: parsing and signatures in
-//! parallel, chunk by chunk, then each entry accepted in order, so memory stays bounded by
-//! the chunk and the first failure is reported with its line.
+//! Verification of a whole chain from a stream of lines: each chunk's signatures checked
+//! as one batch on worker threads while the calling thread parses the chunks ahead and
+//! accepts the entries of earlier ones in order, so memory stays bounded by the chunks in
+//! flight and the first failure is reported with its line.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
 
 use crate::chain::{Chain, ChainError, Head};
-use crate::entry::{EntryError, KeyCache, SignedEntry, VerifiedEntry};
-use crate::parallel::parse_and_check_one_thread;
+use crate::entry::{EntryError, KeyCache, ParsedEntry, SignatureBatch, SignedEntry, VerifiedEntry};
 use crate::types::Seq;
 
-/// How many lines are read, parsed and signature-checked together (one signature batch).
+/// How many lines are read and parsed together, and their signatures checked as one batch.
 pub const DEFAULT_CHUNK: usize = 1024;
 
 /// The outcomes of one chunk's lines, in order.
@@ -87,10 +88,16 @@ impl<E: std::error::Error + 'static> StreamError<E> {
 /// Verifies the lines of `input` (one entry each, in order) as a chain that continues
 /// `chain`, handing each verified entry to `on_entry`, in order. Returns the head.
 ///
-/// The calling thread reads chunks of `chunk` lines and hands them to `threads` workers,
-/// which parse them and check their signatures (one batch per chunk); meanwhile it accepts
-/// the entries of earlier chunks into the chain, in order, and calls `on_entry`. At most
-/// `4 × threads` chunks are in flight, so memory does not grow with the input.
+/// The calling thread reads and parses chunks of `chunk` lines and hands each chunk's
+/// signatures, as one batch, to one of `threads` workers; meanwhile it accepts the entries
+/// of earlier chunks into the chain, in order, and calls `on_entry`. At most `4 × threads`
+/// chunks are in flight, so memory does not grow with the input.
+///
+/// The workers do nothing but batch verification, as the benchmark's reference does: the
+/// entries are made, kept and freed by the calling thread alone, and each batch's buffers
+/// go back to it to be used again. (When the workers parsed too, the calling thread freed
+/// what they had allocated, and glibc's heaps for the workers were trimmed and grown again
+/// at every chunk: a third of a page fault per entry.)
 pub fn verify_stream<I, E, F>(
     chain: &mut Chain,
     input: I,
@@ -126,19 +133,16 @@ where
     let max_in_flight = 4 * threads;
     let mut input = input.into_iter();
     std::thread::scope(|scope| {
-        let (results_tx, results_rx) = mpsc::sync_channel::<(u64, Results)>(max_in_flight);
+        let (results_tx, results_rx) =
+            mpsc::sync_channel::<(u64, SignatureBatch, Vec<usize>)>(max_in_flight);
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let (tx, rx) = mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(4);
+            let (tx, rx) = mpsc::sync_channel::<(u64, SignatureBatch)>(max_in_flight);
             let results = results_tx.clone();
             scope.spawn(move || {
-                let mut cache = KeyCache::default();
-                // Each chunk's buffers are its own. (Reusing them from chunk to chunk saved
-                // page faults, but with glibc's allocator it made peak memory at 1,000,000
-                // entries swing between 45 and 150 MB from run to run.)
-                for (index, lines) in rx {
-                    let out = parse_and_check_one_thread(lines, &mut cache);
-                    if results.send((index, out)).is_err() {
+                for (index, batch) in rx {
+                    let invalid = batch.verify();
+                    if results.send((index, batch, invalid)).is_err() {
                         break;
                     }
                 }
@@ -147,58 +151,74 @@ where
         }
         drop(results_tx);
 
+        let mut cache = KeyCache::default();
+        // Batches back from the workers, to be filled again.
+        let mut spare: Vec<SignatureBatch> = Vec::with_capacity(max_in_flight);
+        // The chunks in flight, in order: the line number of the first line, the entries.
+        let mut in_flight = VecDeque::with_capacity(max_in_flight);
         let mut next_chunk: u64 = 0; // the next chunk to send
         let mut next_line: u64 = first_line.max(1); // the line number of its first line
-        let mut first_lines = std::collections::VecDeque::new(); // first line of each chunk in flight
         let mut done: u64 = 0; // chunks accepted
-        let mut ready = std::collections::BTreeMap::new();
+        // Workers' outcomes for chunks that came back before an earlier one.
+        let mut ready = BTreeMap::new();
         let mut input_error: Option<(u64, E)> = None;
         let mut input_done = false;
         loop {
             while !input_done && next_chunk - done < max_in_flight as u64 {
-                let mut lines = Vec::with_capacity(chunk);
+                let mut entries: Results = Vec::with_capacity(chunk);
                 for item in input.by_ref() {
                     match item {
-                        Ok(l) => lines.push(l),
+                        Ok(line) => {
+                            entries.push(ParsedEntry::parse_owned(line).map(|parsed| SignedEntry {
+                                parsed,
+                                signature: Ok(()),
+                            }))
+                        }
                         Err(e) => {
-                            input_error = Some((next_line + lines.len() as u64, e));
+                            input_error = Some((next_line + entries.len() as u64, e));
                             input_done = true;
                             break;
                         }
                     }
-                    if lines.len() == chunk {
+                    if entries.len() == chunk {
                         break;
                     }
                 }
-                if lines.len() < chunk {
+                if entries.len() < chunk {
                     input_done = true;
                 }
-                if lines.is_empty() {
+                if entries.is_empty() {
                     break;
                 }
-                first_lines.push_back(next_line);
-                next_line += lines.len() as u64;
+                let mut batch = spare.pop().unwrap_or_default();
+                batch.prepare(&mut entries, &mut cache);
                 let worker = &workers[(next_chunk % threads as u64) as usize];
-                if worker.send((next_chunk, lines)).is_err() {
-                    break;
+                if worker.send((next_chunk, batch)).is_err() {
+                    return Err(StreamError::Worker);
                 }
+                let lines = entries.len() as u64;
+                in_flight.push_back((next_line, entries));
+                next_line += lines;
                 next_chunk += 1;
             }
-            if done == next_chunk {
+            let Some((first, mut entries)) = in_flight.pop_front() else {
                 break;
-            }
-            while !ready.contains_key(&done) {
+            };
+            let invalid = loop {
+                if let Some(invalid) = ready.remove(&done) {
+                    break invalid;
+                }
                 match results_rx.recv() {
-                    Ok((index, results)) => {
-                        ready.insert(index, results);
+                    Ok((index, batch, invalid)) => {
+                        spare.push(batch);
+                        ready.insert(index, invalid);
                     }
                     // A worker died: only a bug does that.
                     Err(_) => return Err(StreamError::Worker),
                 }
-            }
-            let results = ready.remove(&done).unwrap_or_default();
-            let first = first_lines.pop_front().unwrap_or(next_line);
-            for (i, result) in results.into_iter().enumerate() {
+            };
+            SignatureBatch::mark_invalid(&mut entries, &invalid);
+            for (i, result) in entries.into_iter().enumerate() {
                 let line = first + i as u64;
                 let expected_seq = chain.next_seq().map_or(u64::MAX, Seq::get);
                 let signed = result.map_err(|source| StreamError::Entry {
