@@ -4,7 +4,7 @@
 //! flight and the first failure is reported with its line.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use crate::chain::{Chain, ChainError, Head};
 use crate::entry::{EntryError, KeyCache, ParsedEntry, SignatureBatch, SignedEntry, VerifiedEntry};
@@ -135,19 +135,28 @@ where
     std::thread::scope(|scope| {
         let (results_tx, results_rx) =
             mpsc::sync_channel::<(u64, SignatureBatch, Vec<usize>)>(max_in_flight);
-        let mut workers = Vec::with_capacity(threads);
+        // One queue that every worker takes from: a worker that is ahead takes the next
+        // batch rather than waiting while the chunk everyone waits for sits in another's
+        // queue (with a queue per worker, filled in turn, the two cores were idle 4 % of
+        // the time).
+        let (work_tx, work_rx) = mpsc::sync_channel::<(u64, SignatureBatch)>(max_in_flight);
+        let work_rx = Arc::new(Mutex::new(work_rx));
         for _ in 0..threads {
-            let (tx, rx) = mpsc::sync_channel::<(u64, SignatureBatch)>(max_in_flight);
+            let work = Arc::clone(&work_rx);
             let results = results_tx.clone();
             scope.spawn(move || {
-                for (index, batch) in rx {
+                loop {
+                    let next = match work.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((index, batch)) = next else { break };
                     let invalid = batch.verify();
                     if results.send((index, batch, invalid)).is_err() {
                         break;
                     }
                 }
             });
-            workers.push(tx);
         }
         drop(results_tx);
 
@@ -192,8 +201,7 @@ where
                 }
                 let mut batch = spare.pop().unwrap_or_default();
                 batch.prepare(&mut entries, &mut cache);
-                let worker = &workers[(next_chunk % threads as u64) as usize];
-                if worker.send((next_chunk, batch)).is_err() {
+                if work_tx.send((next_chunk, batch)).is_err() {
                     return Err(StreamError::Worker);
                 }
                 let lines = entries.len() as u64;
