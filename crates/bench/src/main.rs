@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p depositary-bench -- --entries 1000000 [--json] [--dir PATH]
 //! cargo run --release -p depositary-bench -- --quick
+//! cargo run --release -p depositary-bench -- --entries 100000 --verify-only --rounds 9
 //! ```
 
 mod generate;
@@ -53,6 +54,10 @@ struct Args {
     entries: u64,
     json: bool,
     dir: Option<PathBuf>,
+    /// Rounds of each verification against its reference (odd: the median is one of them).
+    rounds: usize,
+    /// Only `verify` and its peak memory, to compare two builds quickly.
+    verify_only: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args> {
@@ -60,6 +65,8 @@ fn parse_args(args: &[String]) -> Result<Args> {
         entries: 1_000_000,
         json: false,
         dir: None,
+        rounds: 3,
+        verify_only: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -75,13 +82,23 @@ fn parse_args(args: &[String]) -> Result<Args> {
             }
             "--quick" => out.entries = QUICK,
             "--json" => out.json = true,
+            "--verify-only" => out.verify_only = true,
+            "--rounds" => {
+                let r = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--rounds needs a number"))?;
+                out.rounds = r.parse().with_context(|| format!("--rounds {r}"))?;
+                if out.rounds.is_multiple_of(2) {
+                    bail!("--rounds must be odd (the median is one of the rounds), not {r}");
+                }
+            }
             "--dir" => {
                 out.dir = Some(PathBuf::from(
                     it.next().ok_or_else(|| anyhow!("--dir needs a path"))?,
                 ))
             }
             "--help" | "-h" => bail!(
-                "usage: depositary-bench [--entries N | --quick] [--json] [--dir PATH]\n  --entries N  ledger size (default 1,000,000)\n  --quick      {QUICK} entries, for CI\n  --json       print the figures as JSON\n  --dir PATH   work in PATH (default: a temporary folder)"
+                "usage: depositary-bench [--entries N | --quick] [--json] [--dir PATH] [--rounds R] [--verify-only]\n  --entries N    ledger size (default 1,000,000)\n  --quick        {QUICK} entries, for CI\n  --json         print the figures as JSON\n  --dir PATH     work in PATH (default: a temporary folder)\n  --rounds R     rounds of each verification against its reference, odd (default 3)\n  --verify-only  measure `verify` and its peak memory only"
             ),
             other => bail!("unknown argument {other:?} (try --help)"),
         }
@@ -145,7 +162,8 @@ fn run(args: Args) -> Result<Report> {
     let started = Instant::now();
     let export = dir.join("ledger.jsonl");
     let more = dir.join("more.jsonl");
-    let generated = generate::generate(n, &export, Some((&more, n)))?;
+    let further = (!args.verify_only).then_some((more.as_path(), n));
+    let generated = generate::generate(n, &export, further)?;
     let small_export = dir.join("small.jsonl");
     generate::generate(SMALL, &small_export, None)?;
     let generated_in = started.elapsed().as_secs_f64();
@@ -165,14 +183,16 @@ fn run(args: Args) -> Result<Report> {
     // changes over minutes. So each verification alternates with its reference, three
     // rounds, and each figure and its reference are the medians of their three runs: both
     // see the same moments of the machine.
-    let mut signing_rates = vec![
-        sigs.signing_rate(signing_sample),
-        sigs.signing_rate(signing_sample),
-        sigs.signing_rate(signing_sample),
-    ];
+    let mut signing_rates = Vec::with_capacity(6);
+    if !args.verify_only {
+        for _ in 0..3 {
+            signing_rates.push(sigs.signing_rate(signing_sample));
+        }
+    }
 
     eprintln!("verify (export), alternating with the reference");
     let (batch_rate, verify) = alternate(
+        args.rounds,
         || sigs.batch_verify_rate(threads, batch),
         || depositary(&["verify", s(&export)?]),
     )?;
@@ -197,6 +217,11 @@ fn run(args: Args) -> Result<Report> {
         met: (n >= 1_000_000).then_some(verify.max_rss_kib <= 64 * 1024),
     });
 
+    let report = |figures| Report::of(n, threads, batch, generated_in, figures);
+    if args.verify_only {
+        return Ok(report(figures));
+    }
+
     eprintln!("import");
     let db = dir.join("ledger.db");
     remove_ledger(&db);
@@ -219,6 +244,7 @@ fn run(args: Args) -> Result<Report> {
 
     eprintln!("verify (ledger), alternating with the reference");
     let (batch_rate_db, verify_db) = alternate(
+        args.rounds,
         || sigs.batch_verify_rate(threads, batch),
         || depositary(&["--ledger", s(&db)?, "verify"]),
     )?;
@@ -327,38 +353,50 @@ fn run(args: Args) -> Result<Report> {
     ));
     remove_ledger(&batch_db);
 
-    if cfg!(debug_assertions) {
-        // A debug build's figures say nothing about the product: no target is judged.
-        for f in &mut figures {
-            f.met = None;
-        }
-    }
-    Ok(Report {
-        optimized: !cfg!(debug_assertions),
-        entries: n,
-        threads,
-        batch,
-        machine: machine(),
-        generated_in_seconds: generated_in,
-        figures,
-    })
+    Ok(report(figures))
 }
 
-/// The median of three measurements of a rate.
-/// Three rounds of `reference` then `run`: the median of each.
+impl Report {
+    fn of(
+        entries: u64,
+        threads: usize,
+        batch: usize,
+        generated_in_seconds: f64,
+        mut figures: Vec<Figure>,
+    ) -> Report {
+        if cfg!(debug_assertions) {
+            // A debug build's figures say nothing about the product: no target is judged.
+            for f in &mut figures {
+                f.met = None;
+            }
+        }
+        Report {
+            optimized: !cfg!(debug_assertions),
+            entries,
+            threads,
+            batch,
+            machine: machine(),
+            generated_in_seconds,
+            figures,
+        }
+    }
+}
+
+/// `rounds` rounds of `reference` then `run`: the median of each.
 fn alternate(
+    rounds: usize,
     mut reference: impl FnMut() -> Result<f64>,
     mut run: impl FnMut() -> Result<ChildRun>,
 ) -> Result<(f64, ChildRun)> {
-    let mut references = Vec::with_capacity(3);
-    let mut runs = Vec::with_capacity(3);
-    for _ in 0..3 {
+    let mut references = Vec::with_capacity(rounds);
+    let mut runs = Vec::with_capacity(rounds);
+    for _ in 0..rounds.max(1) {
         references.push(reference()?);
         runs.push(run()?);
     }
     references.sort_by(f64::total_cmp);
     runs.sort_by_key(|r| r.wall);
-    Ok((references[1], runs[1]))
+    Ok((references[references.len() / 2], runs[runs.len() / 2]))
 }
 
 fn ratio_figure(
@@ -491,5 +529,26 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Result<Args> {
+        parse_args(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn rounds_must_be_odd_and_verify_only_is_read() {
+        let a = args(&["--entries", "100_000", "--verify-only", "--rounds", "9"]).expect("ok");
+        assert_eq!((a.entries, a.rounds, a.verify_only), (100_000, 9, true));
+        let d = args(&[]).expect("defaults");
+        assert_eq!((d.entries, d.rounds, d.verify_only), (1_000_000, 3, false));
+        for bad in ["0", "2", "x"] {
+            assert!(args(&["--rounds", bad]).is_err(), "--rounds {bad}");
+        }
+        assert!(args(&["--rounds"]).is_err());
     }
 }
