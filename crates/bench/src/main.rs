@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::Serialize;
 
-use crate::measure::{ChildRun, Signatures, depositary, median_of};
+use crate::measure::{ChildRun, Signatures, depositary, median_of, median_run};
 
 /// The size of `--quick`, for CI's build check.
 const QUICK: u64 = 2_000;
@@ -234,8 +234,7 @@ fn run(args: Args) -> Result<Report> {
         settle_disk();
         imports.push(depositary(&["--ledger", s(&db)?, "import", s(&export)?])?);
     }
-    imports.sort_by_key(|r| r.wall);
-    let import = imports[1];
+    let import = median_run(imports)?;
     figures.push(ratio_figure(
         "import",
         rate(n, import),
@@ -357,12 +356,12 @@ fn run(args: Args) -> Result<Report> {
         signing_rates.push(sigs.signing_rate(signing_sample));
     }
     drop(sigs);
-    appends.sort_by_key(|r| r.wall);
+    let appended = median_run(appends)?;
     signing_rates.sort_by(f64::total_cmp);
     let signing_rate = (signing_rates[2] + signing_rates[3]) / 2.0;
     figures.push(ratio_figure(
         "append_batch",
-        rate(n, appends[1]),
+        rate(n, appended),
         "entries/s",
         "Ed25519 signing, one core",
         signing_rate,
@@ -414,8 +413,7 @@ fn alternate(
         runs.push(run()?);
     }
     references.sort_by(f64::total_cmp);
-    runs.sort_by_key(|r| r.wall);
-    Ok((references[references.len() / 2], runs[runs.len() / 2]))
+    Ok((references[references.len() / 2], median_run(runs)?))
 }
 
 fn ratio_figure(

@@ -76,11 +76,16 @@ pub fn watch(args: &[String]) -> Result<()> {
 
 /// The median of `runs` runs of `depositary ARGS`.
 pub fn median_of(runs: usize, args: &[&str]) -> Result<ChildRun> {
-    let mut all = (0..runs.max(1))
+    let all = (0..runs.max(1))
         .map(|_| depositary(args))
         .collect::<Result<Vec<_>>>()?;
-    all.sort_by_key(|r| r.wall);
-    all.get(all.len() / 2)
+    median_run(all)
+}
+
+/// The run of median wall time (of an odd number of runs, the middle one).
+pub fn median_run(mut runs: Vec<ChildRun>) -> Result<ChildRun> {
+    runs.sort_by_key(|r| r.wall);
+    runs.get(runs.len() / 2)
         .copied()
         .ok_or_else(|| anyhow!("no run"))
 }
