@@ -3,32 +3,13 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use depositary_core::event::{KeyAuthorized, KeyRevoked, Role, Signed};
 use depositary_core::parallel::parse_and_check;
 use depositary_core::{
-    Chain, ChainError, Event, Instant, ParsedEntry, SecretKey, Treaty, check_signatures,
+    Chain, ChainError, Event, Instant, ParsedEntry, SecretKey, check_signatures,
 };
-
-fn treaty() -> Treaty {
-    serde_json::from_value(serde_json::json!({
-        "id": "T-1",
-        "title": "Test Treaty",
-        "adopted": "2024-01-01",
-        "depositary": "Test Depositary",
-        "rules": {
-            "signature": {"opens": "2024-02-01", "closes": "2024-12-31"},
-            "entry_into_force": {"threshold": {"at_least": 3}, "organizations": "not_additional", "takes_effect": {"days": 30}, "later_participants": {"days": 30}},
-            "amendments": {"proposal_after": {"years": 1}, "threshold": {"more_than": 2}, "organizations": "not_additional", "takes_effect": {"days": 90}},
-            "denunciation": {"takes_effect": {"years": 1}},
-            "organizations": {"member_first": true}
-        },
-        "participants": [
-            {"id": "AAA", "name": "A", "kind": "state"},
-            {"id": "BBB", "name": "B", "kind": "state"}
-        ]
-    }))
-    .expect("treaty")
-}
 
 fn at(s: &str) -> Instant {
     s.parse().expect("instant")
@@ -55,7 +36,9 @@ fn build() -> (SecretKey, SecretKey, Vec<Vec<u8>>) {
     };
     push(
         &mut chain,
-        Event::TreatyRegistered(depositary_core::event::TreatyRegistered { treaty: treaty() }),
+        Event::TreatyRegistered(depositary_core::event::TreatyRegistered {
+            treaty: common::treaty(),
+        }),
         "2024-02-01T00:00:00Z",
         &root,
     );

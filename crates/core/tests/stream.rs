@@ -4,33 +4,17 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use depositary_core::entry::SignatureError;
 use depositary_core::event::{KeyAuthorized, Role, Signed};
 use depositary_core::stream::{StreamError, verify_stream, verify_stream_from};
-use depositary_core::{Chain, ChainError, EntryError, Event, Instant, SecretKey, Treaty};
+use depositary_core::{Chain, ChainError, EntryError, Event, Instant, SecretKey};
 
 /// How many lines a chunk takes in these tests: small, so that 40 entries make 14 chunks
 /// and the two workers pass each other.
 const CHUNK: usize = 3;
 const ENTRIES: usize = 40;
-
-fn treaty() -> Treaty {
-    serde_json::from_value(serde_json::json!({
-        "id": "T-1",
-        "title": "Test Treaty",
-        "adopted": "2024-01-01",
-        "depositary": "Test Depositary",
-        "rules": {
-            "signature": {"opens": "2024-02-01", "closes": "2024-12-31"},
-            "entry_into_force": {"threshold": {"at_least": 3}, "organizations": "not_additional", "takes_effect": {"days": 30}, "later_participants": {"days": 30}},
-            "amendments": {"proposal_after": {"years": 1}, "threshold": {"more_than": 2}, "organizations": "not_additional", "takes_effect": {"days": 90}},
-            "denunciation": {"takes_effect": {"years": 1}},
-            "organizations": {"member_first": true}
-        },
-        "participants": [{"id": "AAA", "name": "A", "kind": "state"}]
-    }))
-    .expect("treaty")
-}
 
 /// The lines of a chain of `ENTRIES` entries: the treaty, a registrar key, then signatures
 /// (the chain checks links, time, authority and signatures, not the treaty's rules).
@@ -46,7 +30,9 @@ fn lines() -> (SecretKey, Vec<Vec<u8>>) {
         out.push(chain.seal(e, t, k).expect("seal").line().to_vec());
     };
     push(
-        Event::TreatyRegistered(depositary_core::event::TreatyRegistered { treaty: treaty() }),
+        Event::TreatyRegistered(depositary_core::event::TreatyRegistered {
+            treaty: common::treaty(),
+        }),
         &root,
         0,
     );

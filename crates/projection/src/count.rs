@@ -165,7 +165,6 @@ impl EntryIntoForce {
 #[cfg(test)]
 mod tests {
     use depositary_core::Seq;
-    use depositary_core::input::treaty_from_json;
 
     use super::*;
     use crate::facts::Deposit;
@@ -174,20 +173,12 @@ mod tests {
     /// made again, not grown by one.
     #[test]
     fn a_members_late_deposit_is_counted_again() {
-        let treaty = treaty_from_json(
-            br#"{"id":"T","title":"T","adopted":"2025-01-06","depositary":"D","rules":{
-            "signature":{"opens":"2025-01-10","closes":"2025-06-30"},
-            "entry_into_force":{"threshold":{"at_least":2},"organizations":"not_additional",
-              "takes_effect":{"days":30},"later_participants":{"days":30}},
-            "amendments":{"proposal_after":{"years":1},"threshold":{"more_than":2},
-              "organizations":"not_additional","takes_effect":{"days":30}},
-            "denunciation":{"takes_effect":{"months":6}},"organizations":{"member_first":false}},
-            "participants":[{"id":"AAA","name":"A","kind":"state"},
+        let treaty = crate::testing::treaty(
+            r#"{"id":"AAA","name":"A","kind":"state"},
               {"id":"BBB","name":"B","kind":"state"},
               {"id":"UNI","name":"U","kind":"organization","members":["BBB"]},
-              {"id":"CCC","name":"C","kind":"state"}]}"#,
-        )
-        .expect("the treaty");
+              {"id":"CCC","name":"C","kind":"state"}"#,
+        );
         let date = |s: &str| -> Date { s.parse().expect("a date") };
         let mut ps: Vec<Participant> = treaty
             .participants

@@ -671,7 +671,7 @@ impl Facts for MemFacts {
 
 #[cfg(test)]
 mod tests {
-    use depositary_core::input::{event_from_json, treaty_from_json};
+    use depositary_core::input::event_from_json;
 
     use super::*;
 
@@ -679,18 +679,9 @@ mod tests {
     /// own participant, if any.
     #[test]
     fn a_correction_is_about_the_voided_acts_participant() {
-        let treaty = treaty_from_json(
-            br#"{"id":"T","title":"T","adopted":"2025-01-06","depositary":"D","rules":{
-            "signature":{"opens":"2025-01-10","closes":"2025-06-30"},
-            "entry_into_force":{"threshold":{"at_least":2},"organizations":"not_additional",
-              "takes_effect":{"days":30},"later_participants":{"days":30}},
-            "amendments":{"proposal_after":{"years":1},"threshold":{"more_than":2},
-              "organizations":"not_additional","takes_effect":{"days":30}},
-            "denunciation":{"takes_effect":{"months":6}},"organizations":{"member_first":false}},
-            "participants":[{"id":"AAA","name":"A","kind":"state"},
-              {"id":"BBB","name":"B","kind":"state"}]}"#,
-        )
-        .expect("the treaty");
+        let treaty = crate::testing::treaty(
+            r#"{"id":"AAA","name":"A","kind":"state"},{"id":"BBB","name":"B","kind":"state"}"#,
+        );
         let party = |s: &str| -> PartyId { s.parse().expect("an id") };
         let event = |json: &str| event_from_json(json.as_bytes()).expect("an event");
         let mut facts = MemFacts::new(&treaty);
